@@ -1,0 +1,39 @@
+"""Helpers shared by the notebooks of the JARVIS AI-for-materials curriculum.
+
+Modules: ``runtime`` (mode, sizes, device, seeds), ``data`` (dataset registry and the one loader),
+``properties`` (meanings and units), ``structures`` (jarvis/ASE conversions), ``plots``.
+"""
+
+from .data import (
+    DatasetError,
+    known_datasets,
+    load_dataset,
+    split_records,
+    to_dataframe,
+    with_property,
+)
+from .properties import DFT_3D_PROPERTIES, label_of, unit_of
+from .runtime import get_device, is_fast, outputs_dir, pick, seed_everything, setup
+from .structures import StructureError, atoms_from_record, from_ase, to_ase
+
+__all__ = [
+    "DFT_3D_PROPERTIES",
+    "DatasetError",
+    "StructureError",
+    "atoms_from_record",
+    "from_ase",
+    "get_device",
+    "is_fast",
+    "known_datasets",
+    "label_of",
+    "load_dataset",
+    "outputs_dir",
+    "pick",
+    "seed_everything",
+    "setup",
+    "split_records",
+    "to_ase",
+    "to_dataframe",
+    "unit_of",
+    "with_property",
+]
