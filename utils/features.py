@@ -1,0 +1,381 @@
+"""Descriptors of crystal structures for classical machine learning: CFID (jarvis-tools) and composition.
+
+Three feature sets (``kind``):
+
+* ``"cfid_fast"``: the 820 CFID descriptors that need no neighbour search: 438 chemical (elemental
+  properties averaged over the species of the cell), 4 cell (volume per atom, its log, packing
+  fraction, density) and 378 radial-charge descriptors. About 1-3 ms per structure.
+* ``"cfid_full"``: all 1557 CFID descriptors, adding the radial distribution (100), angle
+  distributions up to the 1st and 2nd neighbour shells (179 + 179), dihedral distribution (179) and
+  nearest-neighbour distribution (100). Several seconds per structure: use it on a small sample, or
+  use the precomputed ``cfid_3d`` dataset of jarvis-tools for whole databases.
+* ``"composition"``: the atomic fraction of each element (one column per element, H to Lr): knows the
+  formula, nothing about the structure; the contrast set.
+
+Features are cached per structure under ``.cache/features`` (env ``AIMS_FEATURE_CACHE`` overrides),
+keyed by the feature kind, the dataset version and the record id plus a hash of its structure, so a
+second run reads them back instead of recomputing. A structure that fails is reported and skipped.
+
+>>> X, jids, names = cfid_features(records, kind="cfid_fast")          # doctest: +SKIP
+>>> groups = feature_groups(names)                                       # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .runtime import REPO_ROOT
+from .structures import atoms_from_record
+
+Record = dict[str, Any]
+
+KINDS = ("cfid_fast", "cfid_full", "composition")
+
+# CFID column ranges (see the table in jarvis.ai.descriptors.cfid): group -> (start, stop).
+CFID_GROUPS: dict[str, tuple[int, int]] = {
+    "chem": (0, 438),
+    "cell": (438, 442),
+    "chg": (442, 820),
+    "rdf": (820, 920),
+    "adfa": (920, 1099),
+    "adfb": (1099, 1278),
+    "ddf": (1278, 1457),
+    "nn": (1457, 1557),
+}
+
+FEATURE_GROUP_INFO: dict[str, str] = {
+    "chem": "chemical: 438 elemental properties (electronegativity, radii, ionisation energy, "
+    "melting point, elemental DFT energies and elastic constants, valence-orbital counts, and "
+    "sums/products/ratios of them), averaged over the distinct species of the cell",
+    "cell": "cell: volume per atom, its logarithm, packing fraction, density (the only structure "
+    "information of cfid_fast)",
+    "chg": "radial charge: 378-point radial valence-charge distribution of each species, averaged",
+    "rdf": "radial distribution function: 100 bins of pair distances (structure)",
+    "adfa": "angle distribution: 179 bins of bond angles within the 1st-neighbour cutoff (structure)",
+    "adfb": "angle distribution: 179 bins of bond angles within the 2nd-neighbour cutoff (structure)",
+    "ddf": "dihedral distribution: 179 bins of dihedral angles within the 1st-neighbour cutoff (structure)",
+    "nn": "nearest-neighbour distribution: 100 bins of neighbour counts (structure)",
+    "frac": "composition: atomic fraction of each element (formula only, no structure)",
+}
+
+
+class FeatureError(ValueError):
+    """Features could not be computed or were asked for in a way that cannot work."""
+
+
+@dataclass
+class FeatureSet:
+    """Features of the records that worked: ``X[i]`` belongs to ``jids[i]``; ``failures`` maps id -> reason."""
+
+    X: np.ndarray
+    jids: list[str]
+    names: list[str]
+    kind: str
+    failures: dict[str, str] = field(default_factory=dict)
+    n_cached: int = 0
+    n_computed: int = 0
+    seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------------------------------
+# names and groups
+
+
+@lru_cache(maxsize=1)
+def _element_symbols() -> tuple[str, ...]:
+    from ase.data import chemical_symbols
+
+    return tuple(chemical_symbols[1:104])  # H .. Lr
+
+
+@lru_cache(maxsize=2)
+def _cfid_names(full: bool) -> tuple[str, ...]:
+    from jarvis.core.specie import get_descrp_arr_name
+
+    chem = list(get_descrp_arr_name())
+    if len(chem) != 438:
+        raise FeatureError(f"jarvis-tools gave {len(chem)} chemical descriptor names, expected 438; check its version.")
+    names = [f"chem:{n}" for n in chem] + [f"cell:{n}" for n in CELL_NAMES]
+    names += [f"chg:{i}" for i in range(378)]
+    if full:
+        for group in ("rdf", "adfa", "adfb", "ddf", "nn"):
+            start, stop = CFID_GROUPS[group]
+            names += [f"{group}:{i}" for i in range(stop - start)]
+    return tuple(names)
+
+
+CELL_NAMES = ("volume_per_atom", "log_volume_per_atom", "packing_fraction", "density")
+
+
+def feature_names(kind: str = "cfid_fast") -> list[str]:
+    """Column names of feature set ``kind``, each ``"<group>:<name>"`` (see ``FEATURE_GROUP_INFO``)."""
+    _check_kind(kind)
+    if kind == "composition":
+        return [f"frac:{el}" for el in _element_symbols()]
+    return list(_cfid_names(kind == "cfid_full"))
+
+
+def feature_groups(names: Sequence[str]) -> dict[str, list[int]]:
+    """Group name -> column indices, from names of the form ``"<group>:<name>"`` (order kept)."""
+    groups: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        groups.setdefault(name.split(":", 1)[0], []).append(i)
+    return groups
+
+
+def describe_groups(names: Sequence[str]):
+    """A pandas table: group, number of columns, meaning."""
+    import pandas as pd
+
+    rows = [
+        {"group": g, "columns": len(idx), "meaning": FEATURE_GROUP_INFO.get(g, "")}
+        for g, idx in feature_groups(names).items()
+    ]
+    return pd.DataFrame(rows)
+
+
+def _check_kind(kind: str) -> None:
+    if kind not in KINDS:
+        raise FeatureError(f"Unknown feature kind {kind!r}; choose one of {', '.join(KINDS)}.")
+
+
+# --------------------------------------------------------------------------------------------------
+# one structure
+
+
+def composition_vector(elements: Iterable[str]) -> np.ndarray:
+    """Atomic fraction of each element H..Lr for the list of site ``elements`` of a cell."""
+    symbols = _element_symbols()
+    index = {el: i for i, el in enumerate(symbols)}
+    vec = np.zeros(len(symbols))
+    elements = list(elements)
+    if not elements:
+        raise FeatureError("A structure without atoms has no composition.")
+    for el in elements:
+        if el not in index:
+            raise FeatureError(f"Unknown element {el!r} (expected a symbol from H to Lr).")
+        vec[index[el]] += 1.0
+    return vec / len(elements)
+
+
+def structure_features(record: Record, kind: str = "cfid_fast") -> np.ndarray:
+    """Feature vector of one record (no cache). Raises on a malformed structure or non-finite values."""
+    _check_kind(kind)
+    atoms = atoms_from_record(record)
+    if kind == "composition":
+        vec = composition_vector(atoms.elements)
+    else:
+        from jarvis.ai.descriptors.cfid import CFID
+
+        vec = np.asarray(CFID(atoms).get_comp_descp(jrdf_adf=(kind == "cfid_full")), dtype=float)
+    expected = len(feature_names(kind))
+    if vec.shape != (expected,):
+        raise FeatureError(f"expected {expected} {kind} features, got shape {vec.shape}")
+    if not np.all(np.isfinite(vec)):
+        bad = [feature_names(kind)[i] for i in np.flatnonzero(~np.isfinite(vec))[:3]]
+        raise FeatureError(f"non-finite feature values (e.g. {', '.join(bad)})")
+    # stored as float32 in the cache: round here too so that cached and fresh runs give equal numbers
+    return vec.astype(np.float32).astype(np.float64)
+
+
+# --------------------------------------------------------------------------------------------------
+# cache
+
+
+def cache_root() -> Path:
+    """Root of the feature cache (env ``AIMS_FEATURE_CACHE``, default ``<repo>/.cache/features``)."""
+    return Path(os.environ.get("AIMS_FEATURE_CACHE", REPO_ROOT / ".cache" / "features"))
+
+
+def dataset_version(name: str | None) -> str:
+    """A short version tag of dataset ``name``: a hash of the offline file when ``AIMS_DATA_DIR`` has one,
+    else the release tag of the registry (e.g. ``jdft_3d-9-24-2025``); ``"adhoc"`` for ``None``."""
+    if not name:
+        return "adhoc"
+    from . import data
+
+    folder = data.offline_dir()
+    if folder is not None:
+        for candidate in (folder / f"{name}.json", folder / f"{name}.json.zip"):
+            if candidate.is_file():
+                return "offline-" + _file_hash(candidate)
+    entry = data.registry()["datasets"].get(name, {})
+    tag = entry.get("tag")
+    return Path(tag).stem if tag else "unregistered"
+
+
+def _file_hash(path: Path) -> str:
+    stat = path.stat()
+    return _file_hash_cached(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@lru_cache(maxsize=16)
+def _file_hash_cached(path: str, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha1()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 22), b""):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]
+
+
+def record_key(record: Record, position: int = 0) -> str:
+    """Cache key of a record: its id plus a hash of its structure (a changed structure is recomputed)."""
+    jid = str(record.get("jid", f"record-{position}"))
+    atoms = record.get("atoms")
+    blob = json.dumps(atoms, sort_keys=True, default=str) if isinstance(atoms, dict) else repr(atoms)
+    return f"{jid}|{hashlib.sha1(blob.encode()).hexdigest()[:12]}"
+
+
+def _cache_folder(kind: str, dataset: str | None, version: str) -> Path:
+    return cache_root() / kind / f"{dataset or 'adhoc'}-{version}"
+
+
+def _read_cache(folder: Path) -> dict[str, np.ndarray]:
+    store: dict[str, np.ndarray] = {}
+    if not folder.is_dir():
+        return store
+    for shard in sorted(folder.glob("shard-*.npz")):
+        try:
+            with np.load(shard, allow_pickle=False) as npz:
+                for key, row in zip(npz["keys"].tolist(), npz["X"]):
+                    store[key] = row
+        except Exception as exc:  # damaged shard: drop it, its structures are recomputed
+            print(f"Feature cache: ignoring the damaged file {shard.name} ({exc}); its structures are recomputed.")
+            shard.unlink(missing_ok=True)
+    return store
+
+
+def _write_shard(folder: Path, keys: list[str], rows: list[np.ndarray]) -> None:
+    if not keys:
+        return
+    folder.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix="shard-tmp-", suffix=".npz", dir=folder)
+    os.close(fd)
+    digest = hashlib.sha1("|".join(keys).encode()).hexdigest()[:8]
+    name = f"shard-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}-{digest}.npz"
+    try:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, keys=np.array(keys), X=np.stack(rows).astype(np.float32))
+        os.replace(tmp, folder / name)
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def clear_cache(kind: str | None = None) -> None:
+    """Delete the cached features of ``kind`` (all kinds when None)."""
+    import shutil
+
+    target = cache_root() / kind if kind else cache_root()
+    if target.exists():
+        shutil.rmtree(target)
+
+
+# --------------------------------------------------------------------------------------------------
+# many structures
+
+
+def compute_features(
+    records: Sequence[Record],
+    kind: str = "cfid_fast",
+    dataset: str | None = "dft_3d",
+    version: str | None = None,
+    use_cache: bool = True,
+    progress: bool = True,
+    verbose: bool = True,
+    featurizer: Callable[[Record, str], np.ndarray] | None = None,
+) -> FeatureSet:
+    """Features of ``records`` (a failing structure is reported and skipped), read from / written to the cache.
+
+    ``dataset`` names where the records came from (it and ``version``, by default
+    ``dataset_version(dataset)``, pick the cache folder); ``featurizer`` replaces ``structure_features``
+    (for tests).
+    """
+    _check_kind(kind)
+    featurizer = featurizer or structure_features
+    names = feature_names(kind)
+    start = time.perf_counter()
+    keys = [record_key(rec, i) for i, rec in enumerate(records)]
+    folder = _cache_folder(kind, dataset, version or dataset_version(dataset)) if use_cache else None
+    store = _read_cache(folder) if folder is not None else {}
+    todo = [i for i, key in enumerate(keys) if key not in store]
+    failures: dict[str, str] = {}
+    new_keys: list[str] = []
+    new_rows: list[np.ndarray] = []
+    iterator: Iterable[int] = todo
+    if progress and todo:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(todo, desc=f"{kind} features", unit="structure")
+    try:
+        for i in iterator:
+            jid = keys[i].split("|", 1)[0]
+            try:
+                row = featurizer(records[i], kind)
+            except Exception as exc:  # one bad structure must not stop the others
+                failures[jid] = f"{type(exc).__name__}: {exc}"
+                continue
+            store[keys[i]] = row
+            new_keys.append(keys[i])
+            new_rows.append(row)
+            if folder is not None and len(new_keys) >= 5000:  # save progress on long runs
+                _write_shard(folder, new_keys, new_rows)
+                new_keys, new_rows = [], []
+    finally:
+        if folder is not None:
+            _write_shard(folder, new_keys, new_rows)
+    kept = [i for i, key in enumerate(keys) if key in store]
+    X = np.stack([np.asarray(store[keys[i]], dtype=np.float64) for i in kept]) if kept else np.zeros((0, len(names)))
+    fs = FeatureSet(
+        X=X,
+        jids=[keys[i].split("|", 1)[0] for i in kept],
+        names=names,
+        kind=kind,
+        failures=failures,
+        n_cached=len(records) - len(todo),
+        n_computed=len(todo) - len(failures),
+        seconds=time.perf_counter() - start,
+    )
+    if verbose:
+        print(
+            f"{kind}: {X.shape[0]} structures x {X.shape[1]} features "
+            f"({fs.n_cached} from cache, {fs.n_computed} computed, {len(failures)} failed) in {fs.seconds:.1f} s"
+        )
+        for jid, reason in list(failures.items())[:10]:
+            print(f"  skipped {jid}: {reason}")
+        if len(failures) > 10:
+            print(f"  ... and {len(failures) - 10} more failures")
+    return fs
+
+
+def cfid_features(
+    records: Sequence[Record],
+    kind: str = "cfid_fast",
+    dataset: str | None = "dft_3d",
+    **kwargs: Any,
+) -> tuple[np.ndarray, list[str], list[str]]:
+    """``(X, kept_jids, feature_names)`` for ``records``: the short form of ``compute_features``.
+
+    Rows of ``X`` follow ``kept_jids`` (records whose structure failed are left out and reported).
+    """
+    fs = compute_features(records, kind=kind, dataset=dataset, **kwargs)
+    return fs.X, fs.jids, fs.names
+
+
+def align(records: Sequence[Record], jids: Sequence[str], prop: str) -> np.ndarray:
+    """The values of ``prop`` of ``records`` in the order of ``jids`` (e.g. the kept ids of ``cfid_features``)."""
+    by_id = {str(rec.get("jid")): rec for rec in records}
+    missing = [j for j in jids if j not in by_id]
+    if missing:
+        raise FeatureError(f"{len(missing)} ids are not among the records (e.g. {missing[0]}); pass the same records.")
+    return np.array([float(by_id[j][prop]) for j in jids])
