@@ -4,6 +4,7 @@ Modules: ``runtime`` (mode, sizes, device, seeds), ``data`` (dataset registry an
 ``properties`` (meanings and units), ``structures`` (jarvis/ASE conversions), ``plots``.
 """
 
+from . import data, metrics, plots, properties, runtime, structures
 from .data import (
     DatasetError,
     known_datasets,
@@ -17,6 +18,12 @@ from .runtime import get_device, is_fast, outputs_dir, pick, seed_everything, se
 from .structures import StructureError, atoms_from_record, from_ase, to_ase
 
 __all__ = [
+    "data",
+    "metrics",
+    "plots",
+    "properties",
+    "runtime",
+    "structures",
     "DFT_3D_PROPERTIES",
     "DatasetError",
     "StructureError",

@@ -74,8 +74,7 @@ def _check_name(name: str) -> None:
         if name[len(MLEARN_PREFIX) :] in elements:
             return
         raise DatasetError(
-            f"Unknown mlearn element in {name!r}: mlearn has {', '.join(elements)}. "
-            f"Use e.g. 'mlearn_Si'."
+            f"Unknown mlearn element in {name!r}: mlearn has {', '.join(elements)}. Use e.g. 'mlearn_Si'."
         )
     raise DatasetError(f"Unknown dataset {name!r}. Known datasets: {', '.join(known_datasets())}.")
 
@@ -116,8 +115,7 @@ def check_records(records: list[Record], required_keys: list[str], label: str) -
         if missing:
             ident = rec.get("jid", f"#{i}") if isinstance(rec, dict) else f"#{i}"
             raise DatasetError(
-                f"{label}: record {ident} lacks {', '.join(missing)} "
-                f"(every record needs {', '.join(required_keys)})."
+                f"{label}: record {ident} lacks {', '.join(missing)} (every record needs {', '.join(required_keys)})."
             )
 
 
@@ -215,8 +213,10 @@ def _mlearn_element(records: list[Record], element: str) -> list[Record]:
     return selected
 
 
-def load_dataset(name: str) -> list[Record]:
+def load_dataset(name: str, verbose: bool = True) -> list[Record]:
     """Records of dataset ``name`` (see ``known_datasets()``), offline file first, else download.
+
+    With ``verbose`` one line says where the records came from.
 
     >>> records = load_dataset("dft_3d")            # doctest: +SKIP
     >>> records[0]["jid"], records[0]["formation_energy_peratom"]  # doctest: +SKIP
@@ -224,11 +224,21 @@ def load_dataset(name: str) -> list[Record]:
     _check_name(name)
     local = _offline_file(name)
     if local is not None:
-        return read_records(local, _required_keys(name), label=f"{name} ({local})")
+        records = read_records(local, _required_keys(name), label=f"{name} ({local})")
+        source = f"offline file {local}"
+    else:
+        records = _download_or_cache(name)
+        source = f"jarvis-tools figshare (cache {cache_dir()})"
+    if verbose:
+        print(f"{name}: {len(records)} records from {source}")
+    return records
+
+
+def _download_or_cache(name: str) -> list[Record]:
     if name.startswith(MLEARN_PREFIX):
         element = name[len(MLEARN_PREFIX) :]
         try:
-            parent = load_dataset("mlearn")
+            parent = load_dataset("mlearn", verbose=False)
         except DatasetError as exc:
             raise DatasetError(_no_data_message(name, str(exc).splitlines()[0])) from exc
         records = _mlearn_element(parent, element)

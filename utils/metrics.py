@@ -30,4 +30,10 @@ def regression_report(
 ) -> dict[str, float | str]:
     """MAE, MAD baseline, MAD:MAE ratio and R² of one model, with the unit."""
     err, base = mae(y_test, y_pred), mad(y_train, y_test)
-    return {"MAE": err, "MAD": base, "MAD:MAE": base / err if err > 0 else float("inf"), "R2": r2(y_test, y_pred), "unit": unit}
+    return {
+        "MAE": err,
+        "MAD": base,
+        "MAD:MAE": base / err if err > 0 else float("inf"),
+        "R2": r2(y_test, y_pred),
+        "unit": unit,
+    }

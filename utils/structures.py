@@ -20,7 +20,9 @@ def atoms_from_record(record: dict[str, Any]):
     if isinstance(data, Atoms):
         return data
     if not isinstance(data, dict):
-        raise StructureError(f"{ident}: expected an 'atoms' dict (lattice_mat, coords, elements), found {type(data).__name__}.")
+        raise StructureError(
+            f"{ident}: expected an 'atoms' dict (lattice_mat, coords, elements), found {type(data).__name__}."
+        )
     missing = [k for k in ("lattice_mat", "coords", "elements") if k not in data]
     if missing:
         raise StructureError(f"{ident}: the 'atoms' dict lacks {', '.join(missing)}.")
@@ -31,13 +33,12 @@ def atoms_from_record(record: dict[str, Any]):
         raise StructureError(f"{ident}: lattice_mat must be 3x3, found shape {lattice.shape}.")
     if coords.ndim != 2 or coords.shape[1] != 3 or len(coords) != len(elements) or not elements:
         raise StructureError(
-            f"{ident}: coords must be N x 3 with one row per element; found {coords.shape} for {len(elements)} elements."
+            f"{ident}: coords must be N x 3 with one row per element; "
+            f"found {coords.shape} for {len(elements)} elements."
         )
     if abs(np.linalg.det(lattice)) < 1e-6:
         raise StructureError(f"{ident}: the lattice has zero volume.")
-    return Atoms(
-        lattice_mat=lattice, coords=coords, elements=elements, cartesian=bool(data.get("cartesian", False))
-    )
+    return Atoms(lattice_mat=lattice, coords=coords, elements=elements, cartesian=bool(data.get("cartesian", False)))
 
 
 def to_ase(atoms):

@@ -1,0 +1,105 @@
+"""Mode switch, device choice, seeding, structure conversions and the shared plots."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import numpy as np
+import pytest
+from conftest import make_record
+
+from utils import metrics, plots, runtime
+from utils.structures import StructureError, atoms_from_record, from_ase, to_ase
+
+
+@pytest.mark.parametrize("value, fast", [("1", True), ("true", True), ("0", False), ("", False)])
+def test_mode_switch(monkeypatch, value, fast):
+    monkeypatch.setenv("AIMS_FAST", value)
+    assert runtime.is_fast() is fast
+    assert runtime.pick(fast="small", full="big") == ("small" if fast else "big")
+
+
+def test_device_falls_back_to_cpu_with_note(monkeypatch, capsys):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert runtime.get_device() == "cpu"
+    assert "no CUDA GPU" in capsys.readouterr().out
+
+
+def test_seed_everything_repeats_numbers():
+    import torch
+
+    runtime.seed_everything(7)
+    first = (np.random.rand(3), torch.rand(3))
+    runtime.seed_everything(7)
+    second = (np.random.rand(3), torch.rand(3))
+    assert np.allclose(first[0], second[0]) and torch.equal(first[1], second[1])
+
+
+def test_outputs_dir_under_env(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIMS_OUTPUT_DIR", str(tmp_path))
+    assert runtime.outputs_dir("a", "b") == tmp_path / "a" / "b"
+    assert (tmp_path / "a" / "b").is_dir()
+
+
+def test_jarvis_ase_round_trip():
+    atoms = atoms_from_record(make_record("JVASP-1"))
+    ase_atoms = to_ase(atoms)
+    assert ase_atoms.get_chemical_symbols() == ["Si", "Si"]
+    assert ase_atoms.get_volume() == pytest.approx(atoms.volume)
+    back = from_ase(ase_atoms)
+    assert np.allclose(back.frac_coords, atoms.frac_coords)
+    assert np.allclose(back.lattice_mat, atoms.lattice_mat)
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda a: a.pop("coords"), "lacks coords"),
+        (lambda a: a.update(lattice_mat=[[1, 0, 0], [0, 1, 0]]), "must be 3x3"),
+        (lambda a: a.update(elements=["Si"]), "one row per element"),
+        (lambda a: a.update(lattice_mat=[[1, 0, 0], [2, 0, 0], [0, 0, 1]]), "zero volume"),
+    ],
+)
+def test_malformed_structure_errors(change, message):
+    record = make_record("JVASP-9")
+    change(record["atoms"])
+    with pytest.raises(StructureError, match=message):
+        atoms_from_record(record)
+
+
+def test_record_without_atoms_dict():
+    with pytest.raises(StructureError, match="expected an 'atoms' dict"):
+        atoms_from_record({"jid": "JVASP-1", "atoms": "Si2"})
+
+
+def test_metrics_known_values():
+    assert metrics.mae([1, 2, 3], [1, 2, 5]) == pytest.approx(2 / 3)
+    assert metrics.mad([0, 2], [1, 3]) == pytest.approx(1.0)  # predicts the training mean 1
+    assert metrics.r2([1, 2, 3], [1, 2, 3]) == pytest.approx(1.0)
+    report = metrics.regression_report([0, 2], [1, 3], [1, 2.5], "eV/atom")
+    assert report["MAE"] == pytest.approx(0.25) and report["MAD:MAE"] == pytest.approx(4.0)
+
+
+def test_parity_plot_reports_mae_with_unit():
+    ax = plots.parity_plot([0, 1, 2], [0, 1, 3], unit="eV/atom")
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("MAE 0.333 eV/atom" in t for t in labels)
+    assert ax.get_xlabel() == "true (eV/atom)"
+
+
+@pytest.mark.parametrize(
+    "z, place", [(1, (1, 1)), (2, (1, 18)), (5, (2, 13)), (26, (4, 8)), (57, (8, 3)), (79, (6, 11))]
+)
+def test_periodic_table_positions(z, place):
+    assert plots.table_position(z) == place
+
+
+def test_periodic_table_heatmap_and_histograms():
+    fig = plots.periodic_table_heatmap({"Si": 0.0, "O": -2.0}, label="eV/atom")
+    assert fig.axes[0].texts  # element symbols drawn
+    fig = plots.histogram_grid({"a": [1, 2, np.nan], "b": [3, 4, 5]}, units={"a": "eV"}, ncols=2)
+    assert fig.axes[0].get_xlabel() == "a (eV)" and fig.axes[0].get_title() == "a: n = 2"
