@@ -221,3 +221,26 @@ def test_to_dataframe_turns_na_into_nan(records):
     assert "atoms" not in frame
     assert frame["optb88vdw_bandgap"].isna().all()
     assert frame["formation_energy_peratom"].iloc[1] == pytest.approx(-0.2)
+
+
+@pytest.mark.parametrize("chunk_size", [1, 3, 64, 1 << 20])
+def test_stream_parser_matches_json_at_any_chunk_size(chunk_size):
+    items = [{"jid": "a", "x": [1, 2.5, "na"]}, {"jid": "b", "s": "],{"}, 12345, "text", [], {}]
+    text = " \n" + json.dumps(items, indent=1) + "\n"
+    assert list(data.iter_json_list(io.StringIO(text), chunk_size=chunk_size)) == items
+
+
+@pytest.mark.parametrize("text", ['[{"a": 1} {"b": 2}]', '[{"a": 1},', '{"a": 1}', "[1, 2"])
+def test_stream_parser_rejects_malformed_lists(text):
+    with pytest.raises(ValueError):
+        list(data.iter_json_list(io.StringIO(text), chunk_size=4))
+
+
+def test_max_records_env_caps_the_read(isolated, records, monkeypatch):
+    offline, _ = isolated
+    write_json(offline / "dft_3d.json", records)
+    monkeypatch.setenv("AIMS_MAX_RECORDS", "5")
+    assert [r["jid"] for r in load_dataset("dft_3d")] == [r["jid"] for r in records[:5]]
+    monkeypatch.setenv("AIMS_MAX_RECORDS", "five")
+    with pytest.raises(DatasetError, match="positive whole number"):
+        load_dataset("dft_3d")

@@ -10,6 +10,8 @@ cache file is reported and fetched again.
 
 from __future__ import annotations
 
+import io
+import itertools
 import json
 import math
 import os
@@ -17,9 +19,10 @@ import random
 import tempfile
 import warnings
 import zipfile
+from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from .runtime import REPO_ROOT
 
@@ -79,38 +82,110 @@ def _check_name(name: str) -> None:
     raise DatasetError(f"Unknown dataset {name!r}. Known datasets: {', '.join(known_datasets())}.")
 
 
-def read_records(path: Path, required_keys: list[str], label: str | None = None) -> list[Record]:
-    """Read and validate a ``.json`` or ``.json.zip`` file holding a list of records.
+def iter_json_list(stream: TextIO, chunk_size: int = 1 << 20) -> Iterator[Any]:
+    """Yield the items of a JSON list read from ``stream`` one at a time.
+
+    Memory stays at about one item plus ``chunk_size``, so the full dft_3d can be validated or sampled
+    on a small machine. Raises ``json.JSONDecodeError`` (or ValueError) for malformed JSON.
+    """
+    decoder = json.JSONDecoder()
+    buf, pos, eof = "", 0, False
+
+    def refill() -> None:
+        nonlocal buf, pos, eof
+        piece = stream.read(chunk_size)
+        eof = not piece
+        buf, pos = buf[pos:] + piece, 0
+
+    def skip_space() -> None:
+        nonlocal pos
+        while True:
+            while pos < len(buf) and buf[pos] in " \t\r\n":
+                pos += 1
+            if pos < len(buf) or eof:
+                return
+            refill()
+
+    refill()
+    skip_space()
+    if buf[pos : pos + 1] != "[":
+        raise ValueError("the top level is not a JSON list")
+    pos += 1
+    skip_space()
+    if buf[pos : pos + 1] == "]":
+        return
+    while True:
+        while True:
+            try:
+                item, end = decoder.raw_decode(buf, pos)
+                if end < len(buf) or eof:
+                    break
+            except json.JSONDecodeError:
+                if eof:
+                    raise
+            refill()
+        yield item
+        pos = end
+        skip_space()
+        sep = buf[pos : pos + 1]
+        pos += 1
+        if sep == "]":
+            return
+        if sep != ",":
+            raise json.JSONDecodeError("expected ',' or ']' after a list item", buf, pos - 1)
+        skip_space()
+
+
+def _open_text(path: Path, label: str) -> TextIO:
+    """A text stream of a ``.json`` file or of the first member of a zip archive."""
+    if zipfile.is_zipfile(path):
+        zf = zipfile.ZipFile(path)
+        members = [m for m in zf.namelist() if not m.endswith("/")]
+        if not members:
+            raise DatasetError(f"{label}: the zip archive is empty.")
+        return io.TextIOWrapper(zf.open(members[0]), encoding="utf-8")
+    if path.suffix == ".zip":
+        raise DatasetError(f"{label}: not a valid zip archive (truncated or damaged download?).")
+    return open(path, encoding="utf-8")
+
+
+def iter_records(path: Path, required_keys: list[str], label: str | None = None) -> Iterator[Record]:
+    """Validated records of a ``.json`` or ``.json.zip`` file, one at a time.
 
     Raises DatasetError when the zip does not open, the JSON does not parse, the top level is not a
     non-empty list of objects, or a record lacks one of ``required_keys``.
     """
     label = label or str(path)
+    count = 0
     try:
-        if zipfile.is_zipfile(path):
-            with zipfile.ZipFile(path) as zf:
-                members = [m for m in zf.namelist() if not m.endswith("/")]
-                if not members:
-                    raise DatasetError(f"{label}: the zip archive is empty.")
-                text = zf.read(members[0])
-        elif path.suffix == ".zip":
-            raise DatasetError(f"{label}: not a valid zip archive (truncated or damaged download?).")
-        else:
-            text = path.read_bytes()
-        data = json.loads(text)
-    except zipfile.BadZipFile as exc:
+        with _open_text(path, label) as stream:
+            for record in iter_json_list(stream):
+                check_records([record], required_keys, label, offset=count)
+                count += 1
+                yield record
+    except (zipfile.BadZipFile, EOFError) as exc:
         raise DatasetError(f"{label}: not a valid zip archive ({exc}).") from exc
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise DatasetError(f"{label}: not valid JSON ({exc}).") from exc
-    if not isinstance(data, list) or not data:
-        raise DatasetError(f"{label}: expected a non-empty JSON list of records, found {type(data).__name__}.")
-    check_records(data, required_keys, label)
-    return data
+    if not count:
+        raise DatasetError(f"{label}: expected a non-empty JSON list of records, found an empty list.")
 
 
-def check_records(records: list[Record], required_keys: list[str], label: str) -> None:
+def read_records(
+    path: Path, required_keys: list[str], label: str | None = None, max_records: int | None = None
+) -> list[Record]:
+    """Every validated record of ``path`` (see ``iter_records``), or only the first ``max_records``."""
+    return list(itertools.islice(iter_records(path, required_keys, label), max_records))
+
+
+def validate_file(path: Path, required_keys: list[str], label: str | None = None) -> int:
+    """Check a whole file record by record without keeping the records; return how many it holds."""
+    return sum(1 for _ in iter_records(path, required_keys, label))
+
+
+def check_records(records: list[Record], required_keys: list[str], label: str, offset: int = 0) -> None:
     """Raise DatasetError naming the first record that is not an object with every key in ``required_keys``."""
-    for i, rec in enumerate(records):
+    for i, rec in enumerate(records, start=offset):
         missing = [k for k in required_keys if not isinstance(rec, dict) or k not in rec]
         if missing:
             ident = rec.get("jid", f"#{i}") if isinstance(rec, dict) else f"#{i}"
@@ -159,7 +234,7 @@ def download(url: str, dest: Path, required_keys: list[str], label: str) -> None
                 for chunk in response.iter_content(chunk_size=1 << 20):
                     out.write(chunk)
                     bar.update(len(chunk))
-        read_records(tmp, required_keys, label=f"downloaded {label}")
+        validate_file(tmp, required_keys, label=f"downloaded {label}")
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
@@ -175,7 +250,7 @@ def _no_data_message(name: str, reason: str) -> str:
     )
 
 
-def _load_figshare(name: str) -> list[Record]:
+def _load_figshare(name: str, limit: int | None = None) -> list[Record]:
     entry = registry()["datasets"][name]
     required = entry["required_keys"]
     try:
@@ -187,7 +262,7 @@ def _load_figshare(name: str) -> list[Record]:
     cached = cache_dir() / f"{tag}.zip"
     if cached.exists():
         try:
-            return read_records(cached, required, label=f"cached {name}")
+            return read_records(cached, required, label=f"cached {name}", max_records=limit)
         except DatasetError as exc:
             warnings.warn(f"{exc} Deleting the damaged cache file {cached} and downloading again.", stacklevel=3)
             cached.unlink()
@@ -197,7 +272,7 @@ def _load_figshare(name: str) -> list[Record]:
         raise
     except Exception as exc:  # network errors of any kind
         raise DatasetError(_no_data_message(name, f"the download from {url} failed ({exc}).")) from exc
-    return read_records(cached, required, label=f"cached {name}")
+    return read_records(cached, required, label=f"cached {name}", max_records=limit)
 
 
 def _mlearn_element(records: list[Record], element: str) -> list[Record]:
@@ -216,25 +291,38 @@ def _mlearn_element(records: list[Record], element: str) -> list[Record]:
 def load_dataset(name: str, verbose: bool = True) -> list[Record]:
     """Records of dataset ``name`` (see ``known_datasets()``), offline file first, else download.
 
-    With ``verbose`` one line says where the records came from.
+    With ``verbose`` one line says where the records came from. On small machines (Binder) env
+    ``AIMS_MAX_RECORDS=N`` keeps only the first N records, read as a stream, so memory stays small.
 
     >>> records = load_dataset("dft_3d")            # doctest: +SKIP
     >>> records[0]["jid"], records[0]["formation_energy_peratom"]  # doctest: +SKIP
     """
     _check_name(name)
+    limit = max_records_from_env()
     local = _offline_file(name)
     if local is not None:
-        records = read_records(local, _required_keys(name), label=f"{name} ({local})")
+        records = read_records(local, _required_keys(name), label=f"{name} ({local})", max_records=limit)
         source = f"offline file {local}"
     else:
-        records = _download_or_cache(name)
+        records = _download_or_cache(name, limit)
         source = f"jarvis-tools figshare (cache {cache_dir()})"
     if verbose:
-        print(f"{name}: {len(records)} records from {source}")
+        capped = f" (capped by AIMS_MAX_RECORDS={limit})" if limit is not None and len(records) >= limit else ""
+        print(f"{name}: {len(records)} records from {source}{capped}")
     return records
 
 
-def _download_or_cache(name: str) -> list[Record]:
+def max_records_from_env() -> int | None:
+    """The record cap set by env ``AIMS_MAX_RECORDS`` (None when unset or empty)."""
+    value = os.environ.get("AIMS_MAX_RECORDS", "").strip()
+    if not value:
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise DatasetError(f"AIMS_MAX_RECORDS must be a positive whole number, found {value!r}.")
+    return int(value)
+
+
+def _download_or_cache(name: str, limit: int | None) -> list[Record]:
     if name.startswith(MLEARN_PREFIX):
         element = name[len(MLEARN_PREFIX) :]
         try:
@@ -246,7 +334,7 @@ def _download_or_cache(name: str) -> list[Record]:
             raise DatasetError(f"mlearn holds no single-element {element} configurations.")
         check_records(records, _required_keys(name), name)
         return records
-    return _load_figshare(name)
+    return _load_figshare(name, limit)
 
 
 def is_missing(value: Any) -> bool:
