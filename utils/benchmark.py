@@ -1,0 +1,976 @@
+"""CHIPS-FF-style benchmark of force fields (any ASE calculator) against JARVIS-DFT, written once.
+
+The protocol follows CHIPS-FF (Wines & Choudhary, ACS Mater. Lett. 2025) with the fixes a careful
+reader expects:
+
+* relaxation with ``FrechetCellFilter`` (cell + positions, space group kept with ``FixSymmetry``);
+* lattice constants and volume of the relaxed JARVIS cell;
+* formation energy per atom against elemental references relaxed with the *same* calculator;
+* bulk modulus from an energy-volume fit in which the cell is strained with the **fractional**
+  coordinates kept (``set_cell(scale_atoms=True)``; straining cartesian positions, as the chipsff
+  2024.11.30 release does, compresses bonds unevenly and inflates moduli), with the fit range and quality
+  checked;
+* relaxed-ion elastic constants from ± finite strains of the conventional standard cell;
+* phonons with phonopy, vacancy and surface energies, a short melt-quench with the radial distribution
+  function, and wall time per step against the number of atoms.
+
+Calculators are looked up by name in a registry (``CALCULATORS``); ``register_calculator`` plugs in any
+ASE calculator. Models that would need a download fail fast with ``CalculatorUnavailable`` offline.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+import warnings
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+EV_PER_A2_TO_J_PER_M2 = 16.021766208
+"""1 eV/Å² in J/m²."""
+
+UNITS = {
+    "a": "Å",
+    "b": "Å",
+    "c": "Å",
+    "vol": "Å³",
+    "kv": "GPa",
+    "b_eos": "GPa",
+    "c11": "GPa",
+    "c12": "GPa",
+    "c44": "GPa",
+    "form_en": "eV/atom",
+    "vac_en": "eV",
+    "surf_en": "J/m²",
+}
+"""Unit of every property of the scorecard."""
+
+LABELS = {
+    "a": "lattice a",
+    "b": "lattice b",
+    "c": "lattice c",
+    "vol": "cell volume",
+    "kv": "Voigt bulk modulus Kv (elastic constants)",
+    "b_eos": "bulk modulus B (E-V fit)",
+    "c11": "C11",
+    "c12": "C12",
+    "c44": "C44",
+    "form_en": "formation energy",
+    "vac_en": "vacancy formation energy",
+    "surf_en": "surface energy",
+}
+
+EMT_ELEMENTS = frozenset({"Al", "Cu", "Ag", "Au", "Ni", "Pd", "Pt"})
+"""Elements ASE's EMT was fitted for (its H, C, N, O parameters are not meant for real work)."""
+
+
+# --------------------------------------------------------------------------------------------------
+# Calculators
+# --------------------------------------------------------------------------------------------------
+
+
+class CalculatorUnavailable(RuntimeError):
+    """A calculator cannot be built here (package missing, weights need a download while offline, ...)."""
+
+
+@dataclass
+class CalculatorSpec:
+    """How to build one calculator, which elements it covers (None = all) and a one-line note."""
+
+    name: str
+    factory: Callable[[], Any]
+    elements: frozenset[str] | None = None
+    note: str = ""
+    _instance: Any = field(default=None, repr=False)
+
+    def supports(self, symbols: Iterable[str]) -> bool:
+        """True when every element of ``symbols`` is covered."""
+        return self.elements is None or set(symbols) <= self.elements
+
+    def build(self):
+        """The calculator (built once, then reused)."""
+        if self._instance is None:
+            self._instance = self.factory()
+        return self._instance
+
+
+CALCULATORS: dict[str, CalculatorSpec] = {}
+
+
+def register_calculator(
+    name: str, factory: Callable[[], Any], elements: Iterable[str] | None = None, note: str = ""
+) -> CalculatorSpec:
+    """Plug in any ASE calculator under ``name``: ``factory()`` must return a ready calculator.
+
+    >>> from ase.calculators.emt import EMT
+    >>> spec = register_calculator("my-emt", EMT, elements=["Cu", "Al"], note="ASE EMT again")
+    >>> spec.supports(["Cu"])
+    True
+    """
+    spec = CalculatorSpec(name, factory, frozenset(elements) if elements is not None else None, note)
+    CALCULATORS[name] = spec
+    return spec
+
+
+def get_calculator(name: str):
+    """The calculator registered as ``name`` (``CalculatorUnavailable`` with a reason if it cannot be built)."""
+    if name not in CALCULATORS:
+        raise CalculatorUnavailable(
+            f"No calculator named {name!r}. Registered: {', '.join(CALCULATORS)}. "
+            f"Add one with utils.benchmark.register_calculator(name, factory)."
+        )
+    return CALCULATORS[name].build()
+
+
+def available_calculators(names: Iterable[str] | None = None, verbose: bool = True) -> list[str]:
+    """The names (of ``names`` or of the whole registry) whose calculator builds here; prints why not."""
+    ok = []
+    for name in names or list(CALCULATORS):
+        try:
+            get_calculator(name)
+            ok.append(name)
+        except CalculatorUnavailable as exc:
+            if verbose:
+                print(f"  {name}: not available ({exc})")
+    return ok
+
+
+def network_available(host: str = "github.com", port: int = 443, timeout: float = 3.0) -> bool:
+    """True when a TCP connection to ``host:port`` opens within ``timeout`` seconds."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def _chgnet():
+    try:
+        from chgnet.model import CHGNetCalculator
+    except ImportError as exc:
+        raise CalculatorUnavailable("chgnet is not installed (pip install chgnet).") from exc
+    from .runtime import get_device
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return CHGNetCalculator(use_device=get_device(verbose=False))
+
+
+def _sevennet():
+    try:
+        from sevenn.calculator import SevenNetCalculator
+    except ImportError as exc:
+        raise CalculatorUnavailable("sevenn is not installed (pip install sevenn).") from exc
+    from .runtime import get_device
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return SevenNetCalculator("7net-0", device=get_device(verbose=False))
+
+
+def _emt():
+    from ase.calculators.emt import EMT
+
+    return EMT()
+
+
+def _alignn_ff(element: str = "Si"):
+    """The ALIGNN-FF of notebook 05 (``utils.forcefields``), trained on mlearn ``element``."""
+    try:
+        from . import forcefields
+    except ImportError as exc:
+        raise CalculatorUnavailable(
+            "utils/forcefields.py (notebook 05) is missing; run notebook 05 from the same repository."
+        ) from exc
+    model_dir = Path(forcefields.alignn_ff_dir(element))
+    if not any(model_dir.glob("*.pt")):
+        raise CalculatorUnavailable(
+            f"no trained ALIGNN-FF checkpoint in {model_dir}. Run notebook 05, or call "
+            f"utils.forcefields.train_alignn_ff({element!r}, out_dir, epochs, max_configs) first."
+        )
+    return forcefields.alignn_ff_calculator(model_dir)
+
+
+def _mace_mp():
+    """MACE-MP-0 (needs the ``mace-torch`` package and a download of its weights the first time)."""
+    try:
+        from mace.calculators import mace_mp
+    except ImportError as exc:
+        raise CalculatorUnavailable("mace-torch is not installed (pip install mace-torch).") from exc
+    cached = list((Path.home() / ".cache" / "mace").glob("*.model"))
+    if not cached and not network_available():
+        raise CalculatorUnavailable(
+            "MACE-MP-0 weights are not cached (~/.cache/mace) and github.com is unreachable: "
+            "run once with network access."
+        )
+    return mace_mp(model="medium", default_dtype="float64")
+
+
+register_calculator("CHGNet", _chgnet, note="CHGNet 0.3.0 (MPtrj, PBE/PBE+U); weights ship in the chgnet wheel")
+register_calculator("SevenNet", _sevennet, note="SevenNet-0 (7net-0, MPtrj, PBE/PBE+U); weights ship in sevenn")
+register_calculator("EMT", _emt, elements=EMT_ELEMENTS, note="ASE effective-medium theory, classical baseline")
+register_calculator(
+    "ALIGNN-FF", _alignn_ff, elements={"Si"}, note="ALIGNN-FF of notebook 05, trained on mlearn Si (PBE) only"
+)
+register_calculator("MACE-MP-0", _mace_mp, note="optional: needs mace-torch and a one-time weight download")
+
+
+# --------------------------------------------------------------------------------------------------
+# Structures and relaxation
+# --------------------------------------------------------------------------------------------------
+
+
+def record_to_ase(record: dict[str, Any]):
+    """The ASE ``Atoms`` of a dataset record (its jarvis-tools ``atoms`` dict)."""
+    from .structures import atoms_from_record, to_ase
+
+    return to_ase(atoms_from_record(record))
+
+
+def conventional_cell(atoms, symprec: float = 1e-3):
+    """The conventional standard cell (spglib), in the standard orientation that elastic constants use."""
+    import spglib
+    from ase import Atoms
+
+    cell = (np.asarray(atoms.cell), atoms.get_scaled_positions(), atoms.numbers)
+    lattice, positions, numbers = spglib.standardize_cell(cell, to_primitive=False, symprec=symprec)
+    return Atoms(numbers=numbers, cell=lattice, scaled_positions=positions, pbc=True)
+
+
+def is_cubic(atoms, symprec: float = 1e-3) -> bool:
+    """True for a cubic space group (195-230)."""
+    import spglib
+
+    data = spglib.get_symmetry_dataset((np.asarray(atoms.cell), atoms.get_scaled_positions(), atoms.numbers), symprec)
+    return data is not None and 195 <= data.number <= 230
+
+
+@dataclass
+class RelaxResult:
+    """A relaxed structure, its energy (eV), the steps taken and whether ``fmax`` was reached."""
+
+    atoms: Any
+    energy: float
+    steps: int
+    converged: bool
+
+
+def relax(atoms, calc, fmax: float = 0.01, steps: int = 300, cell: bool = True, symmetry: bool = True) -> RelaxResult:
+    """Relax positions (and the cell when ``cell``) with BFGS; ``symmetry`` keeps the space group.
+
+    The cell is relaxed through ``FrechetCellFilter`` (ASE's recommended filter). The returned atoms
+    carry no constraint and no calculator.
+    """
+    from ase.constraints import FixSymmetry
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import BFGS
+
+    work = atoms.copy()
+    work.calc = calc
+    if symmetry:
+        work.set_constraint(FixSymmetry(work, symprec=1e-3))
+    target = FrechetCellFilter(work) if cell else work
+    opt = BFGS(target, logfile=None, maxstep=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        converged = bool(opt.run(fmax=fmax, steps=steps))
+    energy = float(work.get_potential_energy())
+    work.set_constraint()
+    out = work.copy()
+    out.calc = None
+    return RelaxResult(out, energy, int(opt.nsteps), converged)
+
+
+def energy_of(atoms, calc) -> float:
+    """Potential energy (eV) of ``atoms`` with ``calc`` (on a copy)."""
+    work = atoms.copy()
+    work.calc = calc
+    return float(work.get_potential_energy())
+
+
+def stress_of(atoms, calc) -> np.ndarray:
+    """Voigt stress (xx, yy, zz, yz, xz, xy) in eV/Å³, ASE sign convention (tensile positive)."""
+    work = atoms.copy()
+    work.calc = calc
+    return np.asarray(work.get_stress(voigt=True), dtype=float)
+
+
+def lattice_summary(atoms) -> dict[str, float]:
+    """Lattice lengths a, b, c (Å) and cell volume (Å³)."""
+    a, b, c = atoms.cell.lengths()
+    return {"a": float(a), "b": float(b), "c": float(c), "vol": float(atoms.get_volume())}
+
+
+# --------------------------------------------------------------------------------------------------
+# Strain, equation of state, elastic constants
+# --------------------------------------------------------------------------------------------------
+
+
+def strained(atoms, strain: np.ndarray):
+    """A copy with the cell deformed by ``(1 + strain)``, fractional coordinates kept.
+
+    ``strain`` is a symmetric 3x3 (small-strain) tensor. Keeping fractional coordinates is the
+    homogeneous deformation that elasticity assumes; moving the cell while keeping cartesian positions
+    would pile all the strain into the bonds that cross the cell boundary.
+    """
+    strain = np.asarray(strain, dtype=float)
+    if strain.shape != (3, 3):
+        raise ValueError(f"strain must be a 3x3 tensor, found shape {strain.shape}")
+    out = atoms.copy()
+    out.set_cell(np.asarray(atoms.cell) @ (np.eye(3) + strain).T, scale_atoms=True)
+    return out
+
+
+@dataclass
+class EOSResult:
+    """Birch-Murnaghan fit of E(V): minimum volume (Å³), energy (eV), bulk modulus (GPa) and checks."""
+
+    volumes: np.ndarray
+    energies: np.ndarray
+    v0: float
+    e0: float
+    bulk_modulus: float
+    rms_residual_mev_atom: float
+    min_inside: bool
+    ok: bool
+    note: str
+
+
+def fit_eos(
+    volumes: Sequence[float], energies: Sequence[float], n_atoms: int, eos: str = "birchmurnaghan"
+) -> EOSResult:
+    """Fit E(V) with ASE's ``EquationOfState`` and check it.
+
+    Checks: the fitted minimum lies inside the scanned volumes (else the range was off-centre and the
+    modulus is an extrapolation), the RMS residual is below 1 meV/atom, the modulus is positive.
+    """
+    from ase.eos import EquationOfState
+    from ase.units import GPa
+
+    v = np.asarray(volumes, dtype=float)
+    e = np.asarray(energies, dtype=float)
+    fit = EquationOfState(v, e, eos=eos)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        v0, e0, b = fit.fit(warn=False)
+    pred = fit.func(v, *fit.eos_parameters)
+    rms = float(np.sqrt(np.mean((pred - e) ** 2)) / n_atoms * 1000)
+    inside = bool(v.min() < v0 < v.max())
+    notes = []
+    if not inside:
+        notes.append(f"minimum {v0:.2f} Å³ outside the scanned range {v.min():.2f}-{v.max():.2f} Å³")
+    if rms > 1.0:
+        notes.append(f"RMS residual {rms:.2f} meV/atom > 1 meV/atom")
+    if not b > 0:
+        notes.append("non-positive bulk modulus")
+    return EOSResult(v, e, float(v0), float(e0), float(b / GPa), rms, inside, not notes, "; ".join(notes) or "ok")
+
+
+def eos_scan(atoms, calc, max_strain: float = 0.02, n_points: int = 9) -> EOSResult:
+    """E(V) over isotropic linear strains in [-max_strain, +max_strain] (fractional coordinates kept), fitted."""
+    volumes, energies = [], []
+    for eps in np.linspace(-max_strain, max_strain, n_points):
+        cell = strained(atoms, eps * np.eye(3))
+        volumes.append(cell.get_volume())
+        energies.append(energy_of(cell, calc))
+    return fit_eos(volumes, energies, len(atoms))
+
+
+VOIGT_PAIRS = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
+
+
+def voigt_strain(index: int, delta: float) -> np.ndarray:
+    """Symmetric strain tensor of Voigt component ``index`` (0-5) with engineering magnitude ``delta``."""
+    i, j = VOIGT_PAIRS[index]
+    eps = np.zeros((3, 3))
+    if i == j:
+        eps[i, i] = delta
+    else:
+        eps[i, j] = eps[j, i] = delta / 2
+    return eps
+
+
+def elastic_tensor(
+    atoms,
+    calc,
+    delta: float = 0.005,
+    relax_ions: bool = True,
+    fmax: float = 0.005,
+    steps: int = 100,
+    cubic: bool = False,
+) -> np.ndarray:
+    """6x6 elastic tensor (GPa) by central differences of the stress under ± ``delta`` strains.
+
+    With ``relax_ions`` the atoms relax inside each strained cell (relaxed-ion constants, as JARVIS-DFT
+    reports them; Si's C44 is ~15 % too high without). Residual stress of the reference cell cancels.
+    With ``cubic`` only the strains e1 and e4 are applied (4 stress calculations instead of 12) and the
+    tensor is completed by cubic symmetry; ``atoms`` must then be a cubic cell in standard orientation.
+    """
+    from ase.units import GPa
+
+    tensor = np.zeros((6, 6))
+    for j in (0, 3) if cubic else range(6):
+        stresses = []
+        for sign in (+1, -1):
+            cell = strained(atoms, voigt_strain(j, sign * delta))
+            if relax_ions and len(atoms) > 1:
+                cell = relax(cell, calc, fmax=fmax, steps=steps, cell=False, symmetry=False).atoms
+            stresses.append(stress_of(cell, calc))
+        tensor[:, j] = (stresses[0] - stresses[1]) / (2 * delta)
+    if cubic:
+        c11, c12, c44 = tensor[0, 0], np.mean(tensor[1:3, 0]), tensor[3, 3]
+        tensor[:3, :3] = c12
+        tensor[[0, 1, 2], [0, 1, 2]] = c11
+        tensor[3:, :] = tensor[:, 3:] = 0.0
+        tensor[[3, 4, 5], [3, 4, 5]] = c44
+    return 0.5 * (tensor + tensor.T) / GPa
+
+
+def voigt_bulk_modulus(c: np.ndarray) -> float:
+    """Voigt bulk modulus Kv = [(C11+C22+C33) + 2(C12+C13+C23)] / 9 (the JARVIS ``bulk_modulus_kv``)."""
+    return float((c[0, 0] + c[1, 1] + c[2, 2] + 2 * (c[0, 1] + c[0, 2] + c[1, 2])) / 9)
+
+
+def cubic_constants(c: np.ndarray) -> dict[str, float]:
+    """C11, C12, C44 averaged over the cubic-equivalent entries."""
+    return {
+        "c11": float(np.mean([c[0, 0], c[1, 1], c[2, 2]])),
+        "c12": float(np.mean([c[0, 1], c[0, 2], c[1, 2]])),
+        "c44": float(np.mean([c[3, 3], c[4, 4], c[5, 5]])),
+    }
+
+
+# --------------------------------------------------------------------------------------------------
+# Formation, vacancy and surface energies
+# --------------------------------------------------------------------------------------------------
+
+MOLECULAR_ELEMENTS = {"H": 0.74, "N": 1.10, "O": 1.21, "F": 1.42, "Cl": 1.99}
+"""Elements whose reference here is a dimer in a box (bond length in Å, the starting guess)."""
+
+
+def elemental_reference_atoms(element: str, records: Sequence[dict[str, Any]] = ()):
+    """A starting structure of ``element``'s reference state, and where it came from.
+
+    Order: (1) the JARVIS-DFT unary reference structure (jarvis-tools' ``unary.json`` jid) when that jid
+    is among ``records``; (2) ASE's reference state when it is fcc, bcc, hcp or diamond; graphite for C
+    (JARVIS' carbon reference is graphitic: diamond has +0.10 eV/atom); a dimer in a 12 Å box for H, N,
+    O, F, Cl. Returns ``(None, reason)`` when none applies (e.g. As, Se, I, Hg: their structures are
+    not in the offline data).
+    """
+    from ase.build import bulk, molecule
+    from ase.data import atomic_numbers, reference_states
+
+    try:
+        from jarvis.analysis.thermodynamics.energetics import get_optb88vdw_energy
+
+        unary_jid = get_optb88vdw_energy().get(element, {}).get("jid")
+    except Exception:  # jarvis-tools missing: fall back to ASE
+        unary_jid = None
+    for rec in records:
+        if unary_jid and rec.get("jid") == unary_jid:
+            return record_to_ase(rec), f"JARVIS {unary_jid}"
+    if element == "C":
+        from ase.lattice.hexagonal import Graphite
+
+        return Graphite("C", latticeconstant={"a": 2.46, "c": 6.70}), "graphite (ASE, AB stacking)"
+    if element in MOLECULAR_ELEMENTS:
+        mol = molecule(element + "2") if element != "Cl" else molecule("Cl2")
+        mol.set_cell([12.0, 12.0, 12.0])
+        mol.center()
+        mol.pbc = True
+        return mol, f"{element}2 molecule in a 12 Å box"
+    state = reference_states[atomic_numbers[element]] or {}
+    if state.get("symmetry") in {"fcc", "bcc", "hcp", "diamond"} and state.get("basis", "default") is not None:
+        return bulk(element), f"ASE reference state ({state['symmetry']})"
+    return None, f"no reference structure for {element} offline (ASE state: {state.get('symmetry')})"
+
+
+def elemental_chemical_potential(
+    element: str, calc, records: Sequence[dict[str, Any]] = (), fmax: float = 0.01, steps: int = 300
+) -> tuple[float, str]:
+    """Energy per atom (eV) of ``element``'s relaxed reference with ``calc``; NaN and a reason if none."""
+    atoms, source = elemental_reference_atoms(element, records)
+    if atoms is None:
+        return math.nan, source
+    is_molecule = element in MOLECULAR_ELEMENTS
+    res = relax(atoms, calc, fmax=fmax, steps=steps, cell=not is_molecule, symmetry=not is_molecule)
+    return res.energy / len(atoms), source
+
+
+def formation_energy_per_atom(energy: float, symbols: Sequence[str], mu: dict[str, float]) -> float:
+    """(E - sum_i mu_i) / N in eV/atom; NaN when a chemical potential is missing."""
+    try:
+        return float((energy - sum(mu[s] for s in symbols)) / len(symbols))
+    except KeyError:
+        return math.nan
+
+
+def supercell_for(atoms, min_length: float):
+    """The smallest diagonal repetition of ``atoms`` whose three perpendicular widths reach ``min_length`` Å."""
+    cell = np.asarray(atoms.cell)
+    volume = abs(np.linalg.det(cell))
+    widths = [volume / np.linalg.norm(np.cross(cell[(i + 1) % 3], cell[(i + 2) % 3])) for i in range(3)]
+    reps = [max(1, math.ceil(min_length / w - 1e-6)) for w in widths]
+    return atoms.repeat(reps)
+
+
+def vacancy_formation_energy(
+    atoms, calc, element: str, mu: float, min_length: float = 8.0, fmax: float = 0.02, steps: int = 150
+) -> float:
+    """E_vac = E(supercell - one ``element`` atom, relaxed ions) - E(supercell) + mu_element (eV).
+
+    The supercell is the relaxed cell repeated to at least ``min_length`` Å; the cell is kept fixed.
+    """
+    supercell = supercell_for(atoms, min_length)
+    e_perfect = energy_of(supercell, calc)
+    index = next(i for i, s in enumerate(supercell.get_chemical_symbols()) if s == element)
+    defect = supercell.copy()
+    del defect[index]
+    e_defect = relax(defect, calc, fmax=fmax, steps=steps, cell=False, symmetry=False).energy
+    return float(e_defect - e_perfect + mu)
+
+
+def build_slab(conventional, miller: tuple[int, int, int], min_thickness: float = 10.0, vacuum: float = 8.0):
+    """A stoichiometric slab with ``miller`` facets, at least ``min_thickness`` Å thick, ~2 x ``vacuum`` Å gap.
+
+    pymatgen's ``SlabGenerator`` lists the possible terminations; the one that breaks the fewest
+    nearest-neighbour bonds is kept (Si(111): one bond per surface atom, not three).
+    """
+    from ase.neighborlist import neighbor_list
+    from pymatgen.core.surface import SlabGenerator
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    structure = AseAtomsAdaptor.get_structure(conventional)
+    generator = SlabGenerator(
+        structure, miller, min_thickness, 2 * vacuum, center_slab=True, lll_reduce=True, in_unit_planes=False
+    )
+    slabs = generator.get_slabs()
+    if not slabs:
+        raise ValueError(f"pymatgen found no slab for {structure.composition.reduced_formula} {miller}")
+    cutoff = 1.15 * float(neighbor_list("d", conventional, 5.0).min())
+    bulk_cn = np.bincount(neighbor_list("i", conventional, cutoff), minlength=len(conventional))
+    cn_of = {int(z): int(bulk_cn[conventional.numbers == z].max()) for z in set(conventional.numbers)}
+    best = None
+    for slab in slabs:
+        atoms = AseAtomsAdaptor.get_atoms(slab)
+        atoms.calc = None
+        cn = np.bincount(neighbor_list("i", atoms, cutoff), minlength=len(atoms))
+        broken = int(sum(cn_of[int(z)] for z in atoms.numbers) - cn.sum())
+        if best is None or broken < best[0]:
+            best = (broken, atoms)
+    return best[1]
+
+
+def surface_energy(
+    conventional,
+    calc,
+    miller: tuple[int, int, int],
+    bulk_energy_per_atom: float,
+    min_thickness: float = 10.0,
+    vacuum: float = 8.0,
+    relax_steps: int = 50,
+) -> float:
+    """gamma = (E_slab - N e_bulk) / (2 A) in J/m², slab ions relaxed for ``relax_steps`` (0 = unrelaxed)."""
+    slab = build_slab(conventional, miller, min_thickness, vacuum)
+    if relax_steps > 0:
+        energy = relax(slab, calc, fmax=0.05, steps=relax_steps, cell=False, symmetry=False).energy
+    else:
+        energy = energy_of(slab, calc)
+    area = np.linalg.norm(np.cross(slab.cell[0], slab.cell[1]))
+    return float((energy - len(slab) * bulk_energy_per_atom) / (2 * area) * EV_PER_A2_TO_J_PER_M2)
+
+
+# --------------------------------------------------------------------------------------------------
+# Phonons, molecular dynamics, timing
+# --------------------------------------------------------------------------------------------------
+
+FCC_PATH = {
+    "labels": ["Γ", "X", "W", "K", "Γ", "L"],
+    "points": [[0, 0, 0], [0.5, 0, 0.5], [0.5, 0.25, 0.75], [0.375, 0.375, 0.75], [0, 0, 0], [0.5, 0.5, 0.5]],
+}
+"""High-symmetry path of the fcc Brillouin zone in phonopy's primitive reciprocal coordinates."""
+
+
+def phonons(conventional, calc, supercell: int = 2, displacement: float = 0.01):
+    """A phonopy object with force constants from ``calc`` (conventional cell x ``supercell``)."""
+    from phonopy import Phonopy
+    from phonopy.structure.atoms import PhonopyAtoms
+
+    unit = PhonopyAtoms(
+        symbols=conventional.get_chemical_symbols(),
+        cell=np.asarray(conventional.cell),
+        scaled_positions=conventional.get_scaled_positions(),
+    )
+    ph = Phonopy(unit, supercell_matrix=np.eye(3, dtype=int) * supercell, primitive_matrix="auto")
+    ph.generate_displacements(distance=displacement)
+    forces = []
+    from ase import Atoms
+
+    for sc in ph.supercells_with_displacements:
+        atoms = Atoms(sc.symbols, cell=sc.cell, scaled_positions=sc.scaled_positions, pbc=True)
+        atoms.calc = calc
+        forces.append(np.asarray(atoms.get_forces()))
+    ph.forces = forces
+    ph.produce_force_constants()
+    return ph
+
+
+def phonon_bands(ph, path: dict = FCC_PATH, points_per_segment: int = 41) -> dict[str, Any]:
+    """Frequencies (THz) along ``path``: distances, frequencies per segment, tick positions and labels."""
+    from phonopy.phonon.band_structure import get_band_qpoints
+
+    qpoints = get_band_qpoints([path["points"]], npoints=points_per_segment)
+    ph.run_band_structure(qpoints, labels=path["labels"])
+    bands = ph.get_band_structure_dict()
+    ticks = [seg[0] for seg in bands["distances"]] + [bands["distances"][-1][-1]]
+    return {
+        "distances": bands["distances"],
+        "frequencies": bands["frequencies"],
+        "ticks": ticks,
+        "labels": path["labels"],
+    }
+
+
+def phonon_dos(ph, mesh: int = 20) -> tuple[np.ndarray, np.ndarray]:
+    """Total phonon DOS (frequency in THz, states/THz) on a ``mesh``³ q-mesh."""
+    ph.run_mesh([mesh] * 3)
+    ph.run_total_dos()
+    dos = ph.get_total_dos_dict()
+    return np.asarray(dos["frequency_points"]), np.asarray(dos["total_dos"])
+
+
+def gamma_frequencies(ph) -> np.ndarray:
+    """Phonon frequencies (THz) at Γ, sorted."""
+    return np.sort(np.asarray(ph.get_frequencies([0, 0, 0])))
+
+
+def melt_quench(
+    atoms,
+    calc,
+    t_melt: float = 3000.0,
+    t_final: float = 300.0,
+    melt_steps: int = 200,
+    quench_steps: int = 200,
+    timestep_fs: float = 2.0,
+    sample_every: int = 10,
+    seed: int = 42,
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Langevin NVT: hold ``t_melt`` for ``melt_steps``, then ramp linearly to ``t_final``.
+
+    Returns the frames sampled after melting and after quenching, and the temperature trace (K).
+    """
+    from ase import units
+    from ase.md.langevin import Langevin
+    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
+    from tqdm.auto import tqdm
+
+    work = atoms.copy()
+    work.calc = calc
+    MaxwellBoltzmannDistribution(work, temperature_K=t_melt, rng=np.random.default_rng(seed))
+    dyn = Langevin(work, timestep_fs * units.fs, temperature_K=t_melt, friction=0.02, rng=np.random.default_rng(seed))
+    temps, melt_frames, quench_frames = [], [], []
+    total = melt_steps + quench_steps
+    bar = tqdm(total=total, desc="melt-quench MD", disable=not progress)
+    for step in range(total):
+        if step >= melt_steps:
+            frac = (step - melt_steps + 1) / max(quench_steps, 1)
+            dyn.set_temperature(temperature_K=t_melt + frac * (t_final - t_melt))
+        dyn.run(1)
+        temps.append(float(work.get_temperature()))
+        if step % sample_every == 0 or step == total - 1:
+            frame = work.copy()
+            frame.calc = None
+            if step < melt_steps and step >= melt_steps // 2:
+                melt_frames.append(frame)
+            elif step >= total - max(quench_steps // 4, 1):
+                quench_frames.append(frame)
+        bar.update(1)
+    bar.close()
+    return {"temperatures": np.asarray(temps), "melt_frames": melt_frames, "quench_frames": quench_frames}
+
+
+def rdf(frames: Sequence[Any], r_max: float = 5.0, n_bins: int = 100) -> tuple[np.ndarray, np.ndarray]:
+    """Radial distribution function g(r) averaged over ``frames`` (periodic, minimum image via ASE)."""
+    from ase.neighborlist import neighbor_list
+
+    edges = np.linspace(0, r_max, n_bins + 1)
+    hist = np.zeros(n_bins)
+    for atoms in frames:
+        d = neighbor_list("d", atoms, r_max)
+        h, _ = np.histogram(d, bins=edges)
+        density = len(atoms) / atoms.get_volume()
+        shell = 4 / 3 * np.pi * (edges[1:] ** 3 - edges[:-1] ** 3)
+        hist += h / (len(atoms) * density * shell)
+    return 0.5 * (edges[1:] + edges[:-1]), hist / max(len(frames), 1)
+
+
+def coordination_number(frames: Sequence[Any], cutoff: float) -> float:
+    """Mean number of neighbours within ``cutoff`` Å."""
+    from ase.neighborlist import neighbor_list
+
+    return float(np.mean([len(neighbor_list("i", a, cutoff)) / len(a) for a in frames]))
+
+
+def time_per_step(atoms, calc, repeats: Sequence[int], n_calls: int = 3, seed: int = 0) -> list[dict[str, float]]:
+    """Wall time (s) of one energy + forces evaluation for ``atoms.repeat(k)``, k in ``repeats``.
+
+    One warm-up call per size, then the mean of ``n_calls`` calls on slightly rattled copies (so no
+    result cache is hit).
+    """
+    rows = []
+    rng = np.random.default_rng(seed)
+    for k in repeats:
+        big = atoms.repeat(k)
+        big.calc = calc
+        big.get_forces()
+        times = []
+        for _ in range(n_calls):
+            big.positions += rng.normal(0, 1e-3, big.positions.shape)
+            t0 = time.perf_counter()
+            big.get_forces()
+            times.append(time.perf_counter() - t0)
+        rows.append({"n_atoms": len(big), "seconds_per_step": float(np.mean(times))})
+    return rows
+
+
+# --------------------------------------------------------------------------------------------------
+# The per-material protocol and the scorecard
+# --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Settings:
+    """Sizes and tolerances of the protocol (see ``benchmark_material``)."""
+
+    fmax: float = 0.005
+    relax_steps: int = 300
+    eos_max_strain: float = 0.02
+    eos_points: int = 9
+    elastic_delta: float = 0.005
+    elastic_relax_steps: int = 100
+    vacancy_min_length: float = 8.0
+    slab_min_thickness: float = 10.0
+    slab_vacuum: float = 8.0
+    slab_relax_steps: int = 30
+    surfaces: tuple[tuple[int, int, int], ...] = ((1, 0, 0), (1, 1, 1))
+    do_vacancy: bool = True
+    do_surface: bool = True
+
+
+def benchmark_material(
+    record: dict[str, Any],
+    calc_name: str,
+    calc,
+    mu: dict[str, float],
+    settings: Settings | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Run the protocol for one material with one calculator.
+
+    Returns (rows, extras): rows are long-format dicts (jid, formula, calculator, property, value,
+    reference, unit) for the scorecard; extras keep the EOS fit, the elastic tensor, relaxation info and
+    the wall time. ``mu`` maps element -> chemical potential (eV/atom) with the same calculator.
+    """
+    s = settings or Settings()
+    t0 = time.perf_counter()
+    ref = record.get("reference", {})
+    atoms = record_to_ase(record)
+    formula = atoms.get_chemical_formula(mode="reduce")
+    rows: list[dict[str, Any]] = []
+
+    def add(prop: str, value: float, reference: Any = None, site: str = "") -> None:
+        rows.append(
+            {
+                "jid": record["jid"],
+                "formula": formula,
+                "calculator": calc_name,
+                "property": prop,
+                "site": site,
+                "value": float(value),
+                "reference": float(reference) if reference is not None else math.nan,
+                "unit": UNITS[prop],
+            }
+        )
+
+    relaxed = relax(atoms, calc, fmax=s.fmax, steps=s.relax_steps)
+    for key, value in lattice_summary(relaxed.atoms).items():
+        add(key, value, ref.get(key))
+    add(
+        "form_en",
+        formation_energy_per_atom(relaxed.energy, relaxed.atoms.get_chemical_symbols(), mu),
+        ref.get("form_en"),
+    )
+
+    eos = eos_scan(relaxed.atoms, calc, s.eos_max_strain, s.eos_points)
+    add("b_eos", eos.bulk_modulus, ref.get("kv"))
+
+    conv = relax(conventional_cell(relaxed.atoms), calc, fmax=s.fmax, steps=s.relax_steps).atoms
+    cubic = is_cubic(conv)
+    c = elastic_tensor(conv, calc, delta=s.elastic_delta, cubic=cubic, steps=s.elastic_relax_steps)
+    add("kv", voigt_bulk_modulus(c), ref.get("kv"))
+    add("c11", c[0, 0], ref.get("c11"))
+    add("c44", c[3, 3] if not cubic else cubic_constants(c)["c44"], ref.get("c44"))
+    if cubic:
+        add("c12", cubic_constants(c)["c12"])
+
+    if s.do_vacancy:
+        for element, value in ref.get("vac_en", {}).items():
+            if element in mu and not math.isnan(mu[element]):
+                add(
+                    "vac_en",
+                    vacancy_formation_energy(relaxed.atoms, calc, element, mu[element], s.vacancy_min_length),
+                    value,
+                    element,
+                )
+    if s.do_surface:
+        e_bulk = energy_of(conv, calc) / len(conv)
+        for miller in s.surfaces:
+            key = "_".join(str(i) for i in miller)
+            gamma = surface_energy(conv, calc, miller, e_bulk, s.slab_min_thickness, s.slab_vacuum, s.slab_relax_steps)
+            add("surf_en", gamma, ref.get("surf_en", {}).get(key), key)
+
+    extras = {
+        "eos": eos,
+        "elastic": c,
+        "cubic": cubic,
+        "relax_converged": relaxed.converged,
+        "relax_steps": relaxed.steps,
+        "seconds": time.perf_counter() - t0,
+    }
+    return rows, extras
+
+
+def flags_for(rows: Sequence[dict[str, Any]], extras: dict[str, Any]) -> list[str]:
+    """Human-readable warnings on implausible results of one material x calculator."""
+    by = {(r["property"], r["site"]): r for r in rows}
+    out = []
+    if not extras.get("relax_converged", True):
+        out.append(f"relaxation not converged in {extras.get('relax_steps')} steps")
+    eos = extras.get("eos")
+    if eos is not None and not eos.ok:
+        out.append(f"E-V fit: {eos.note}")
+    vol = by.get(("vol", ""))
+    if vol and not math.isnan(vol["reference"]) and abs(vol["value"] / vol["reference"] - 1) > 0.10:
+        out.append(f"volume {vol['value']:.1f} Å³ is {100 * (vol['value'] / vol['reference'] - 1):+.0f} % off DFT")
+    kv, b = by.get(("kv", "")), by.get(("b_eos", ""))
+    if kv and b and extras.get("cubic") and abs(b["value"] / kv["value"] - 1) > 0.10:
+        out.append(f"cubic crystal: E-V B {b['value']:.0f} GPa vs Kv {kv['value']:.0f} GPa differ by > 10 %")
+    for key in ("kv", "b_eos"):
+        r = by.get((key, ""))
+        if r and not (0 < r["value"] < 1000):
+            out.append(f"{key} = {r['value']:.0f} GPa is outside 0-1000 GPa")
+        elif r and not math.isnan(r["reference"]) and r["value"] > 2 * r["reference"]:
+            out.append(f"{key} = {r['value']:.0f} GPa is more than twice the DFT {r['reference']:.0f} GPa")
+    c44 = by.get(("c44", ""))
+    if c44 and c44["value"] < 0:
+        out.append(f"C44 = {c44['value']:.0f} GPa < 0: mechanically unstable")
+    fe = by.get(("form_en", ""))
+    if (
+        fe
+        and not math.isnan(fe["value"])
+        and not math.isnan(fe["reference"])
+        and abs(fe["value"] - fe["reference"]) > 0.5
+    ):
+        out.append(f"formation energy off DFT by {fe['value'] - fe['reference']:+.2f} eV/atom")
+    return out
+
+
+def scorecard(results, properties: Sequence[str] | None = None):
+    """MAE per property (rows) and calculator (columns) against the reference, with the reference's MAD.
+
+    ``results`` is the long-format DataFrame of ``benchmark_material`` rows. The MAD is the mean
+    absolute deviation of the reference values around their mean over the materials each calculator
+    covered (the error of always predicting the average): a model is useful where its MAE is well
+    below it. Columns ``n <calc>`` give the number of compared values.
+    """
+    import pandas as pd
+
+    df = results.dropna(subset=["value", "reference"])
+    properties = properties or [p for p in UNITS if p in set(df["property"])]
+    table = []
+    for prop in properties:
+        sub = df[df["property"] == prop]
+        row: dict[str, Any] = {"property": prop, "unit": UNITS[prop]}
+        for calc_name, grp in sub.groupby("calculator"):
+            row[f"MAE {calc_name}"] = float(np.mean(np.abs(grp["value"] - grp["reference"])))
+            row[f"n {calc_name}"] = len(grp)
+        refs = sub.drop_duplicates(["jid", "site"])["reference"].to_numpy()
+        row["MAD of reference"] = float(np.mean(np.abs(refs - refs.mean()))) if len(refs) else math.nan
+        table.append(row)
+    return pd.DataFrame(table).set_index("property")
+
+
+# --------------------------------------------------------------------------------------------------
+# Reference data (online builder of the ``chipsff_reference`` dataset)
+# --------------------------------------------------------------------------------------------------
+
+LEADERBOARD_RAW = "https://raw.githubusercontent.com/usnistgov/jarvis_leaderboard/main/jarvis_leaderboard/benchmarks"
+REFERENCE_PROPERTIES = ["a", "b", "c", "vol", "kv", "c11", "c44", "form_en"]
+EXPERIMENT_TABLES = {
+    "bulk_modulus": "dft_3d_bulk_modulus",
+    "cubic_a": "dft_3d_cubic_lattice_param_a",
+    "bandgap": "dft_3d_bandgap",
+}
+
+
+def reference_records(
+    structures: dict[str, dict[str, Any]],
+    tables: dict[str, dict[str, float]],
+    experiments: dict[str, dict[str, float]],
+    jids: Iterable[str],
+) -> list[dict[str, Any]]:
+    """``chipsff_reference`` records: jid, atoms, reference (DFT) and experiment values per material.
+
+    ``tables`` maps a CHIPS-FF property (a, b, c, vol, kv, c11, c44, form_en, surf_en, vac_en) to the
+    leaderboard's {id: value}; surface ids look like ``Surface-JVASP-1002_miller_1_0_0`` and vacancy
+    ids like ``JVASP-39_Al``. Materials without a structure are skipped.
+    """
+    records = []
+    for jid in jids:
+        if jid not in structures:
+            continue
+        ref: dict[str, Any] = {p: tables[p][jid] for p in REFERENCE_PROPERTIES if jid in tables.get(p, {})}
+        prefix = f"Surface-{jid}_miller_"
+        ref["surf_en"] = {k[len(prefix) :]: v for k, v in tables.get("surf_en", {}).items() if k.startswith(prefix)}
+        ref["vac_en"] = {k.split("_", 1)[1]: v for k, v in tables.get("vac_en", {}).items() if k.startswith(jid + "_")}
+        exp = {key: t[jid] for key, t in experiments.items() if jid in t}
+        records.append({"jid": jid, "atoms": structures[jid], "reference": ref, "experiment": exp})
+    return records
+
+
+def _leaderboard_table(path: str, timeout: float = 60.0) -> dict[str, float]:
+    """One leaderboard benchmark zip from GitHub, flattened to {id: value}."""
+    import io
+    import json
+    import zipfile
+
+    import requests
+
+    response = requests.get(f"{LEADERBOARD_RAW}/{path}", timeout=timeout)
+    response.raise_for_status()
+    with zipfile.ZipFile(io.BytesIO(response.content)) as zf:
+        data = json.loads(zf.read(zf.namelist()[0]))
+    return {k: v for part in data.values() for k, v in part.items()}
+
+
+def download_chipsff_reference() -> list[dict[str, Any]]:
+    """Build ``chipsff_reference`` online: the 104 CHIPS-FF materials with JARVIS-DFT references and
+    experiments from usnistgov/jarvis_leaderboard (GitHub) and structures from dft_3d (jarvis-tools)."""
+    from .data import load_dataset
+
+    tables = {
+        p: _leaderboard_table(f"AI/SinglePropertyPrediction/dft_3d_chipsff_{p}.json.zip")
+        for p in REFERENCE_PROPERTIES + ["surf_en", "vac_en"]
+    }
+    experiments = {
+        k: _leaderboard_table(f"ES/SinglePropertyPrediction/{f}.json.zip") for k, f in EXPERIMENT_TABLES.items()
+    }
+    jids = sorted(tables["kv"])
+    wanted = set(jids)
+    structures = {r["jid"]: r["atoms"] for r in load_dataset("dft_3d") if r["jid"] in wanted}
+    return reference_records(structures, tables, experiments, jids)
