@@ -56,12 +56,16 @@ def test_fit_and_score_table_and_baseline():
     models = {"mean": DummyRegressor(), "linear": LinearRegression()}
     table, preds = classical.fit_and_score(models, data, unit="eV", progress=False)
     assert list(table.index) == ["mean", "linear"]
-    assert list(table.columns) == ["MAE (eV)", "± s.e. (eV)", "MAD (eV)", "MAD:MAE", "R2", "fit (s)"]
+    assert list(table.columns) == ["MAE (eV)", "± s.e. (eV)", "MAD (eV)", "MAD:MAE", "R2", "fit (s)", "val MAE (eV)"]
+    assert table.loc["linear", "val MAE (eV)"] < 1e-8
     # predicting the training mean is the MAD baseline by definition
     assert table.loc["mean", "MAE (eV)"] == pytest.approx(table.loc["mean", "MAD (eV)"])
     assert table.loc["mean", "MAD:MAE"] == pytest.approx(1.0)
     assert table.loc["linear", "MAE (eV)"] < 1e-8 and table.loc["linear", "R2"] == pytest.approx(1.0)
     assert preds["linear"].shape == (20,)
+    without_val = {k: v for k, v in data.items() if k != "val"}
+    table2, _ = classical.fit_and_score(models, without_val, unit="eV", progress=False)
+    assert "val MAE (eV)" not in table2.columns
 
 
 def test_mae_standard_error():

@@ -101,7 +101,9 @@ def fit_and_score(
     """Fit each model on ``data["train"]``, score it on ``data[evaluate_on]``.
 
     Returns ``(table, predictions)``: a pandas DataFrame (one row per model: MAE, its standard error
-    and MAD in ``unit``, MAD:MAE, R², fit seconds) and ``{model name: predictions on the evaluated part}``.
+    and MAD in ``unit``, MAD:MAE, R², fit seconds, and the validation MAE when ``data`` has a non-empty
+    ``"val"`` part other than ``evaluate_on``: choose models by that column, not by the test MAE) and
+    ``{model name: predictions on the evaluated part}``.
     """
     import pandas as pd
 
@@ -120,9 +122,19 @@ def fit_and_score(
         seconds = time.perf_counter() - start
         predictions[name] = model.predict(test.X)
         row = {"model": name, **score_row(train.y, test.y, predictions[name]), "fit (s)": seconds}
+        val = data.get("val")
+        if evaluate_on != "val" and val is not None and len(val.y):
+            row["val MAE"] = mae(val.y, model.predict(val.X))
         rows.append(row)
     table = pd.DataFrame(rows).set_index("model")
-    table = table.rename(columns={"MAE": f"MAE ({unit})", "MAE s.e.": f"± s.e. ({unit})", "MAD": f"MAD ({unit})"})
+    table = table.rename(
+        columns={
+            "MAE": f"MAE ({unit})",
+            "MAE s.e.": f"± s.e. ({unit})",
+            "MAD": f"MAD ({unit})",
+            "val MAE": f"val MAE ({unit})",
+        }
+    )
     return table, predictions
 
 
