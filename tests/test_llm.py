@@ -185,6 +185,7 @@ def test_unreachable_hub_falls_back_to_a_model_from_scratch(monkeypatch):
         raise OSError("Network is unreachable")
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(llm, "_cached_locally", lambda name: False)
     assert llm.resolve_base_model("some-org/some-model", timeout=1)[0] == "scratch"
