@@ -159,6 +159,15 @@ def test_bf16_autocast_path_runs_and_returns_float(crystals):
     assert result.amp == "bf16" and pred.dtype == np.float64 and np.all(np.isfinite(pred))
 
 
+def test_loader_workers_train_like_the_main_process(crystals):
+    # worker processes (the default on a GPU) must pickle and batch the cached graphs correctly
+    data = gnn.build_graphs(crystals[:8], "formation_energy_peratom", TINY, progress=False)
+    model = gnn.make_model(TINY)
+    result = gnn.train_model(model, data, data, TINY, num_workers=2, progress=False)
+    assert result.epochs_run == 2 and np.all(np.isfinite(result.history["train MAE"]))
+    assert result.best_val_mae == pytest.approx(float(np.mean(np.abs(gnn.predict(model, data) - data.y))), abs=1e-5)
+
+
 def test_amp_auto_is_off_without_cuda():
     assert gnn.amp_dtype("cpu", "auto") is None
     assert gnn.amp_dtype("cpu", True) == torch.bfloat16
