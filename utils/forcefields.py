@@ -35,6 +35,21 @@ EV_PER_A3_TO_GPA = 160.21766208
 KBAR_TO_GPA = 0.1
 
 
+# References for the lesson's checks, per element: experimental cubic lattice constant a_exp (Å) and bulk
+# modulus B_exp (GPa) from Kittel, Introduction to Solid State Physics (8th ed., tables 1.3 and 3.3), except
+# B_exp of Si and Cu, which are the JARVIS-Leaderboard experimental values (ES bulk modulus, JVASP-1002 and
+# JVASP-867); B_jarvis_dft is the JARVIS-DFT OptB88vdW bulk_modulus_kv of the same entries; T_melt_K is the
+# experimental melting point (CRC Handbook).
+REFERENCE_DATA: dict[str, dict[str, float]] = {
+    "Si": {"a_exp": 5.431, "B_jarvis_dft": 87.3, "B_exp": 99.2, "T_melt_K": 1687},
+    "Cu": {"a_exp": 3.615, "B_jarvis_dft": 141.4, "B_exp": 142.0, "T_melt_K": 1358},
+    "Ni": {"a_exp": 3.524, "B_exp": 186.0, "T_melt_K": 1728},
+    "Li": {"a_exp": 3.491, "B_exp": 11.6, "T_melt_K": 454},
+    "Ge": {"a_exp": 5.658, "B_exp": 77.2, "T_melt_K": 1211},
+    "Mo": {"a_exp": 3.147, "B_exp": 272.5, "T_melt_K": 2896},
+}
+
+
 class ForceFieldError(ValueError):
     """Bad input to a force-field helper; the message says what was expected and what to do."""
 
