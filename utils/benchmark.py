@@ -184,16 +184,30 @@ def _alignn_ff(element: str = "Si"):
     try:
         from . import forcefields
     except ImportError as exc:
-        raise CalculatorUnavailable(
-            "utils/forcefields.py (notebook 05) is missing; run notebook 05 from the same repository."
-        ) from exc
+        raise CalculatorUnavailable("utils/forcefields.py (notebook 05) is missing; update the repository.") from exc
     model_dir = Path(forcefields.alignn_ff_dir(element))
-    if not any(model_dir.glob("*.pt")):
+    if not (model_dir / "best_model.pt").exists():
         raise CalculatorUnavailable(
             f"no trained ALIGNN-FF checkpoint in {model_dir}. Run notebook 05, or call "
-            f"utils.forcefields.train_alignn_ff({element!r}, out_dir, epochs, max_configs) first."
+            f"utils.benchmark.ensure_alignn_ff({element!r}) to train a small one."
         )
     return forcefields.alignn_ff_calculator(model_dir)
+
+
+def ensure_alignn_ff(element: str = "Si", epochs: int = 30, max_configs: int | None = None) -> Path:
+    """The ALIGNN-FF checkpoint folder of notebook 05 for ``element``; trains a small one when absent.
+
+    A checkpoint already there (from notebook 05) is reused as is. Afterwards the registry entry
+    "ALIGNN-FF" builds again on its next use.
+    """
+    from . import forcefields
+
+    model_dir = Path(forcefields.alignn_ff_dir(element))
+    if not (model_dir / "best_model.pt").exists():
+        print(f"No ALIGNN-FF checkpoint in {model_dir}: training one ({epochs} epochs, mlearn_{element}).")
+        forcefields.train_alignn_ff(element, model_dir, epochs=epochs, max_configs=max_configs)
+    CALCULATORS["ALIGNN-FF"]._instance = None
+    return model_dir
 
 
 def _mace_mp():
@@ -355,9 +369,12 @@ def fit_eos(
     v = np.asarray(volumes, dtype=float)
     e = np.asarray(energies, dtype=float)
     fit = EquationOfState(v, e, eos=eos)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        v0, e0, b = fit.fit(warn=False)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            v0, e0, b = fit.fit(warn=False)
+    except Exception as exc:  # flat or noisy E(V): scipy's fit does not converge
+        return EOSResult(v, e, math.nan, math.nan, math.nan, math.nan, False, False, f"the fit failed ({exc})")
     pred = fit.func(v, *fit.eos_parameters)
     rms = float(np.sqrt(np.mean((pred - e) ** 2)) / n_atoms * 1000)
     inside = bool(v.min() < v0 < v.max())
@@ -371,11 +388,19 @@ def fit_eos(
     return EOSResult(v, e, float(v0), float(e0), float(b / GPa), rms, inside, not notes, "; ".join(notes) or "ok")
 
 
-def eos_scan(atoms, calc, max_strain: float = 0.02, n_points: int = 9) -> EOSResult:
-    """E(V) over isotropic linear strains in [-max_strain, +max_strain] (fractional coordinates kept), fitted."""
+def eos_scan(atoms, calc, max_strain: float = 0.01, n_points: int = 9, keep_fractional: bool = True) -> EOSResult:
+    """E(V) over isotropic linear strains in [-max_strain, +max_strain], fitted with ``fit_eos``.
+
+    ``keep_fractional=False`` reproduces the chipsff 2024.11.30 mistake (cell strained, cartesian
+    positions kept): only for demonstrating why it inflates the modulus.
+    """
     volumes, energies = [], []
     for eps in np.linspace(-max_strain, max_strain, n_points):
-        cell = strained(atoms, eps * np.eye(3))
+        if keep_fractional:
+            cell = strained(atoms, eps * np.eye(3))
+        else:
+            cell = atoms.copy()
+            cell.set_cell(np.asarray(atoms.cell) * (1 + eps), scale_atoms=False)
         volumes.append(cell.get_volume())
         energies.append(energy_of(cell, calc))
     return fit_eos(volumes, energies, len(atoms))
@@ -398,7 +423,7 @@ def voigt_strain(index: int, delta: float) -> np.ndarray:
 def elastic_tensor(
     atoms,
     calc,
-    delta: float = 0.005,
+    delta: float = 0.01,
     relax_ions: bool = True,
     fmax: float = 0.005,
     steps: int = 100,
@@ -750,11 +775,12 @@ class Settings:
 
     fmax: float = 0.005
     relax_steps: int = 300
-    eos_max_strain: float = 0.02
+    eos_max_strain: float = 0.01
     eos_points: int = 9
-    elastic_delta: float = 0.005
+    elastic_delta: float = 0.01
     elastic_relax_steps: int = 100
     vacancy_min_length: float = 8.0
+    vacancy_relax_steps: int = 150
     slab_min_thickness: float = 10.0
     slab_vacuum: float = 8.0
     slab_relax_steps: int = 30
@@ -823,7 +849,9 @@ def benchmark_material(
             if element in mu and not math.isnan(mu[element]):
                 add(
                     "vac_en",
-                    vacancy_formation_energy(relaxed.atoms, calc, element, mu[element], s.vacancy_min_length),
+                    vacancy_formation_energy(
+                        relaxed.atoms, calc, element, mu[element], s.vacancy_min_length, steps=s.vacancy_relax_steps
+                    ),
                     value,
                     element,
                 )
@@ -840,6 +868,7 @@ def benchmark_material(
         "cubic": cubic,
         "relax_converged": relaxed.converged,
         "relax_steps": relaxed.steps,
+        "volume_zero_stress": float(relaxed.atoms.get_volume()),
         "seconds": time.perf_counter() - t0,
     }
     return rows, extras
