@@ -246,6 +246,7 @@ def test_evaluation_on_a_known_case():
     assert "Wrong line count" in table.loc[3, "reason"]
     # lattice MAE over the parsed three: |3.99-3.988|, |4.00-3.988|, |3.99-3.988| per length
     assert summary["lattice_mae"] == pytest.approx(np.mean([0.002, 0.012, 0.002]), abs=2e-3)
+    assert summary["lattice_mae_median"] == pytest.approx(0.002, abs=2e-3)
     assert summary["angle_mae"] == pytest.approx(0.0, abs=1e-6)
 
 
@@ -292,3 +293,27 @@ def test_text_regressor_trains_and_predicts():
     pred = llm.predict_regressor(model, tok, texts[:2], "cpu")
     assert pred.shape == (2,) and np.all(np.isfinite(pred))
     assert float(model.y_mean) == pytest.approx(5.0)
+
+
+def test_forward_model_switch(tmp_path, monkeypatch):
+    from transformers import BertConfig, BertModel
+
+    texts = ["Nb crystallizes in the cubic Im-3m spacegroup."] * 4
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
+    monkeypatch.setattr(socket, "create_connection", lambda *a, **k: (_ for _ in ()).throw(OSError("unreachable")))
+    monkeypatch.setattr(llm, "_cached_locally", lambda name: False)
+    model, tok, how = llm.load_forward_model(
+        "some-org/encoder", texts, "cpu", vocab_size=300, tiny=dict(hidden=32, layers=1, heads=2)
+    )
+    assert how.startswith("small BERT-style encoder from scratch") and "unreachable" in how
+    # a pretrained encoder saved locally is used as is
+    tok.save_pretrained(tmp_path)
+    BertModel(
+        BertConfig(
+            vocab_size=len(tok), hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
+        )
+    ).save_pretrained(tmp_path)
+    model, tok2, how = llm.load_forward_model(str(tmp_path), texts, "cpu")
+    assert how.startswith("pretrained encoder") and model.encoder.config.hidden_size == 32
+    assert llm.predict_regressor(model, tok2, texts[:2], "cpu").shape == (2,)

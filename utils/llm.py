@@ -642,8 +642,9 @@ def evaluate_generated(generated_texts: list[str], truths: list) -> tuple[Any, d
 
     Summary (fractions of *all* targets unless said otherwise): ``parse_rate``, ``composition_match``,
     ``valid_distance`` (min distance > 0.5 Å), ``match_rate`` (StructureMatcher stol 0.5, ltol 0.3,
-    angle_tol 10), ``rmse`` (mean normalised RMS displacement over matched pairs), ``lattice_mae`` (Å)
-    and ``angle_mae`` (degrees) over parsed outputs.
+    angle_tol 10), ``rmse`` (mean normalised RMS displacement over matched pairs), ``lattice_mae`` (Å,
+    also ``lattice_mae_median``: one absurd cell can dominate the mean) and ``angle_mae`` (degrees) over
+    parsed outputs.
     """
     import pandas as pd
 
@@ -667,6 +668,7 @@ def evaluate_generated(generated_texts: list[str], truths: list) -> tuple[Any, d
         "match_rate": frac("matched"),
         "rmse": float(matched["rms"].mean()) if len(matched) else float("nan"),
         "lattice_mae": float(parsed["lattice_mae"].mean()) if len(parsed) else float("nan"),
+        "lattice_mae_median": float(parsed["lattice_mae"].median()) if len(parsed) else float("nan"),
         "angle_mae": float(parsed["angle_mae"].mean()) if len(parsed) else float("nan"),
     }
     return table, summary
@@ -700,6 +702,7 @@ def build_text_regressor(
     heads: int = 4,
     max_positions: int = 512,
     base_model: str | None = None,
+    local_files_only: bool = False,
 ):
     """A transformer encoder (pretrained ``base_model`` via ``AutoModel``, or a small BERT from scratch)
     followed by masked mean pooling and a two-layer regression head."""
@@ -709,7 +712,7 @@ def build_text_regressor(
     if base_model:
         from transformers import AutoModel
 
-        encoder = AutoModel.from_pretrained(base_model)
+        encoder = AutoModel.from_pretrained(base_model, local_files_only=local_files_only)
     else:
         from transformers import BertConfig, BertModel
 
@@ -744,6 +747,34 @@ def build_text_regressor(
             return self.head(pooled).squeeze(-1)
 
     return TextRegressor()
+
+
+def load_forward_model(
+    base_model: str | None,
+    train_texts: list[str],
+    device: str,
+    vocab_size: int = 512,
+    tiny: dict[str, int] | None = None,
+    timeout: float = 3.0,
+) -> tuple[Any, Any, str]:
+    """``(model, tokenizer, description)`` of the forward model: a pretrained encoder (``base_model``, e.g.
+    ``"distilbert/distilbert-base-cased"``) when :func:`resolve_base_model` finds it, else a tokenizer
+    trained on ``train_texts`` and a small BERT from scratch (``tiny`` = hidden, layers, heads)."""
+    where, reason = resolve_base_model(base_model, timeout)
+    if where == "pretrained":
+        try:
+            from transformers import AutoTokenizer
+
+            local = not reason.startswith("hub")
+            tokenizer = AutoTokenizer.from_pretrained(base_model, local_files_only=local)
+            model = build_text_regressor(tokenizer, base_model=base_model, local_files_only=local)
+            return model.to(device), tokenizer, f"pretrained encoder {base_model} ({reason})"
+        except Exception as exc:  # download interrupted, not an encoder, ...
+            warnings.warn(f"Could not load {base_model} ({exc}); using a small encoder from scratch.", stacklevel=2)
+            reason = f"loading {base_model} failed: {type(exc).__name__}"
+    tokenizer = train_tokenizer(train_texts, vocab_size=vocab_size)
+    model = build_text_regressor(tokenizer, **(tiny or {}))
+    return model.to(device), tokenizer, f"small BERT-style encoder from scratch ({reason})"
 
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator | None):
