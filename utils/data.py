@@ -270,7 +270,9 @@ def _load_built(name: str, entry: dict[str, Any]) -> list[Record]:
     except Exception as exc:  # network errors of any kind
         raise DatasetError(_no_data_message(name, f"building it from its online sources failed ({exc}).")) from exc
     check_records(records, required, name)
-    cached.write_text(json.dumps(records))
+    partial = cached.with_suffix(".json.part")
+    partial.write_text(json.dumps(records))
+    os.replace(partial, cached)  # never a half-written cache file
     return records
 
 
