@@ -193,3 +193,15 @@ def test_alignn_calculator_handles_one_atom_cell(tiny_alignn_ff):
 def test_alignn_calculator_missing_checkpoint(tmp_path):
     with pytest.raises(ff.ForceFieldError, match="not an ALIGNN-FF checkpoint folder"):
         ff.alignn_ff_calculator(tmp_path)
+
+
+def test_rdf_of_frames_is_the_average_and_benchmark_shares_it():
+    from utils import benchmark
+
+    a, b = bulk("Cu", cubic=True).repeat(2), bulk("Cu", a=3.8, cubic=True).repeat(2)
+    r, g_a = ff.rdf(a, rmax=4.0, nbins=40)
+    _, g_b = ff.rdf(b, rmax=4.0, nbins=40)
+    _, g_ab = benchmark.rdf([a, b], r_max=4.0, n_bins=40)
+    assert np.allclose(g_ab, 0.5 * (g_a + g_b))
+    with pytest.raises(ff.ForceFieldError, match="non-empty sequence"):
+        ff.rdf([], rmax=4.0)

@@ -721,18 +721,10 @@ def melt_quench(
 
 
 def rdf(frames: Sequence[Any], r_max: float = 5.0, n_bins: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """Radial distribution function g(r) averaged over ``frames`` (periodic, minimum image via ASE)."""
-    from ase.neighborlist import neighbor_list
+    """Radial distribution function g(r) averaged over ``frames``: ``utils.forcefields.rdf``."""
+    from .forcefields import rdf as radial_distribution
 
-    edges = np.linspace(0, r_max, n_bins + 1)
-    hist = np.zeros(n_bins)
-    for atoms in frames:
-        d = neighbor_list("d", atoms, r_max)
-        h, _ = np.histogram(d, bins=edges)
-        density = len(atoms) / atoms.get_volume()
-        shell = 4 / 3 * np.pi * (edges[1:] ** 3 - edges[:-1] ** 3)
-        hist += h / (len(atoms) * density * shell)
-    return 0.5 * (edges[1:] + edges[:-1]), hist / max(len(frames), 1)
+    return radial_distribution(frames, rmax=r_max, nbins=n_bins)
 
 
 def coordination_number(frames: Sequence[Any], cutoff: float) -> float:
