@@ -783,6 +783,13 @@ def _batches(n: int, batch_size: int, rng: np.random.Generator | None):
         yield order[start : start + batch_size]
 
 
+def _encode(tokenizer, texts: list[str], max_length: int, device: str):
+    """A padded, truncated batch of ``texts`` for the text regressor, on ``device``."""
+    return tokenizer(
+        texts, return_tensors="pt", padding=True, truncation=True, max_length=max_length, return_token_type_ids=False
+    ).to(device)
+
+
 def predict_regressor(
     model, tokenizer, texts: list[str], device: str, batch_size: int = 32, max_length: int = 512
 ) -> np.ndarray:
@@ -793,14 +800,7 @@ def predict_regressor(
     preds = []
     with torch.no_grad():
         for idx in _batches(len(texts), batch_size, None):
-            enc = tokenizer(
-                [texts[i] for i in idx],
-                return_tensors="pt",
-                padding=True,
-                truncation=True,
-                max_length=max_length,
-                return_token_type_ids=False,
-            ).to(device)
+            enc = _encode(tokenizer, [texts[i] for i in idx], max_length, device)
             out = model(enc["input_ids"], enc["attention_mask"])
             preds.append((out * model.y_std + model.y_mean).float().cpu().numpy())
     return np.concatenate(preds) if preds else np.zeros(0)
@@ -843,14 +843,7 @@ def train_regressor(
         model.train()
         total, count = 0.0, 0
         for idx in _batches(len(train_texts), batch_size, rng):
-            enc = tokenizer(
-                [train_texts[i] for i in idx],
-                return_tensors="pt",
-                padding=True,
-                truncation=True,
-                max_length=max_length,
-                return_token_type_ids=False,
-            ).to(device)
+            enc = _encode(tokenizer, [train_texts[i] for i in idx], max_length, device)
             target = ((y[idx] - model.y_mean.cpu()) / model.y_std.cpu()).to(device)
             loss = torch.nn.functional.l1_loss(model(enc["input_ids"], enc["attention_mask"]), target)
             optimizer.zero_grad()
