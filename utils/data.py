@@ -250,18 +250,27 @@ def _no_data_message(name: str, reason: str) -> str:
     )
 
 
+def _read_cache(cached: Path, required: list[str], name: str, limit: int | None) -> list[Record] | None:
+    """Records of a cache file; None when it is absent, or damaged (then reported and deleted for a re-fetch)."""
+    if not cached.exists():
+        return None
+    try:
+        return read_records(cached, required, label=f"cached {name}", max_records=limit)
+    except DatasetError as exc:
+        warnings.warn(f"{exc} Deleting the damaged cache file {cached} and fetching it again.", stacklevel=4)
+        cached.unlink()
+        return None
+
+
 def _load_built(name: str, entry: dict[str, Any]) -> list[Record]:
     """A dataset assembled from several online sources by ``entry["builder"]`` ("module:function"), cached."""
     import importlib
 
     required = entry["required_keys"]
     cached = cache_dir() / f"{name}.json"
-    if cached.exists():
-        try:
-            return read_records(cached, required, label=f"cached {name}")
-        except DatasetError as exc:
-            warnings.warn(f"{exc} Deleting the damaged cache file {cached} and building it again.", stacklevel=3)
-            cached.unlink()
+    records = _read_cache(cached, required, name, limit=None)
+    if records is not None:
+        return records
     module, func = entry["builder"].split(":")
     try:
         records = getattr(importlib.import_module(module), func)()
@@ -288,12 +297,9 @@ def _load_figshare(name: str, limit: int | None = None) -> list[Record]:
     except Exception as exc:  # jarvis-tools missing or broken
         raise DatasetError(_no_data_message(name, f"jarvis-tools could not tell its source ({exc}).")) from exc
     cached = cache_dir() / f"{tag}.zip"
-    if cached.exists():
-        try:
-            return read_records(cached, required, label=f"cached {name}", max_records=limit)
-        except DatasetError as exc:
-            warnings.warn(f"{exc} Deleting the damaged cache file {cached} and downloading again.", stacklevel=3)
-            cached.unlink()
+    records = _read_cache(cached, required, name, limit)
+    if records is not None:
+        return records
     try:
         download(url, cached, required, label=name)
     except DatasetError:
@@ -304,7 +310,11 @@ def _load_figshare(name: str, limit: int | None = None) -> list[Record]:
 
 
 def _mlearn_element(records: list[Record], element: str) -> list[Record]:
-    """The single-element configurations of the mlearn set, with ``total_energy`` in eV/cell."""
+    """The single-element configurations of the mlearn set, ``energy`` copied to ``total_energy`` where absent.
+
+    The unit of the online set's energy (per atom or per cell) is not checked here; utils.forcefields
+    decides it from the data.
+    """
     selected = []
     for rec in records:
         if set(rec["atoms"]["elements"]) != {element}:
