@@ -52,6 +52,29 @@ def test_full_and_cubic_elastic_tensors_agree() -> None:
     assert bm.voigt_bulk_modulus(full) == pytest.approx((full[0, 0] + 2 * full[0, 1]) / 3, rel=1e-6)
 
 
+class RoughEMT(EMT):
+    """EMT plus a ripple of 0.1 meV/atom every 4 % of volume: invisible in energies, not in curvatures."""
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=None):
+        super().calculate(atoms, properties, system_changes)
+        n = len(self.atoms)
+        phase = 2 * np.pi * self.atoms.get_volume() / (0.5 * n) + 1.0  # period 0.5 Å³/atom, ~4 % for Cu
+        self.results["energy"] += 1e-4 * n * np.sin(phase)
+        if "stress" in self.results:  # ASE stress = (1/V) dE/d(strain_ii) = dE/dV for the isotropic part
+            self.results["stress"][:3] += 1e-4 * n * 2 * np.pi / (0.5 * n) * np.cos(phase)
+
+
+def test_modulus_vs_strain_separates_smooth_from_rough_models() -> None:
+    cell = bm.relax(bulk("Cu", "fcc", a=3.6, cubic=True), EMT(), fmax=1e-4).atoms
+    smooth = bm.modulus_vs_strain(cell, EMT())
+    assert smooth["spread_pct"] < 1.0
+    assert np.mean(smooth["moduli"]) == pytest.approx(bm.eos_scan(cell, EMT()).bulk_modulus, rel=0.02)
+    rough = bm.modulus_vs_strain(cell, RoughEMT())
+    assert rough["spread_pct"] > bm.ROUGH_SPREAD_PCT
+    flags = bm.flags_for([], {"smoothness": rough})
+    assert len(flags) == 1 and "rough energy surface" in flags[0]
+
+
 def test_strain_keeps_fractional_coordinates() -> None:
     atoms = bulk("Si", "diamond", a=5.43)
     out = bm.strained(atoms, bm.voigt_strain(3, 0.01) + 0.02 * np.eye(3))

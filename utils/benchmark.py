@@ -456,6 +456,29 @@ def elastic_tensor(
     return 0.5 * (tensor + tensor.T) / GPa
 
 
+def modulus_vs_strain(atoms, calc, deltas: Sequence[float] = (0.001, 0.003, 0.005, 0.01)) -> dict[str, Any]:
+    """Bulk modulus (GPa) from the stress under ± isotropic strains of several sizes: a smoothness check.
+
+    For each ``delta`` the cell is strained by ±delta in all three directions (fractional coordinates
+    kept) and K = -V dP/dV is taken by central difference of the mean stress. For a force field whose
+    energy is a smooth function of the positions, K hardly depends on ``delta`` (EMT and SevenNet: < 1 %
+    over 0.1-1 %); a large ``spread_pct`` (max - min over the mean) means a rough energy surface, and
+    then E-V and elastic moduli, which probe it at different strains, cannot agree whatever the protocol.
+    """
+    from ase.units import GPa
+
+    moduli = []
+    for delta in deltas:
+        plus, minus = (stress_of(strained(atoms, sign * delta * np.eye(3)), calc) for sign in (+1, -1))
+        moduli.append(float(np.mean(plus[:3] - minus[:3]) / (2 * delta) / 3 / GPa))
+    k = np.array(moduli)
+    return {"deltas": list(deltas), "moduli": moduli, "spread_pct": float(100 * (k.max() - k.min()) / abs(k.mean()))}
+
+
+ROUGH_SPREAD_PCT = 5.0
+"""Spread of ``modulus_vs_strain`` above which the energy surface counts as rough (flag and check table)."""
+
+
 def voigt_bulk_modulus(c: np.ndarray) -> float:
     """Voigt bulk modulus Kv = [(C11+C22+C33) + 2(C12+C13+C23)] / 9 (the JARVIS ``bulk_modulus_kv``)."""
     return float((c[0, 0] + c[1, 1] + c[2, 2] + 2 * (c[0, 1] + c[0, 2] + c[1, 2])) / 9)
@@ -830,6 +853,7 @@ def benchmark_material(
     conv = relax(conventional_cell(relaxed.atoms), calc, fmax=s.fmax, steps=s.relax_steps).atoms
     cubic = is_cubic(conv)
     c = elastic_tensor(conv, calc, delta=s.elastic_delta, cubic=cubic, steps=s.elastic_relax_steps)
+    smoothness = modulus_vs_strain(conv, calc)
     add("kv", voigt_bulk_modulus(c), ref.get("kv"))
     add("c11", c[0, 0], ref.get("c11"))
     add("c44", c[3, 3] if not cubic else cubic_constants(c)["c44"], ref.get("c44"))
@@ -858,6 +882,7 @@ def benchmark_material(
         "eos": eos,
         "elastic": c,
         "cubic": cubic,
+        "smoothness": smoothness,
         "relax_converged": relaxed.converged,
         "relax_steps": relaxed.steps,
         "volume_zero_stress": float(relaxed.atoms.get_volume()),
@@ -881,6 +906,14 @@ def flags_for(rows: Sequence[dict[str, Any]], extras: dict[str, Any]) -> list[st
     kv, b = by.get(("kv", "")), by.get(("b_eos", ""))
     if kv and b and extras.get("cubic") and abs(b["value"] / kv["value"] - 1) > 0.10:
         out.append(f"cubic crystal: E-V B {b['value']:.0f} GPa vs Kv {kv['value']:.0f} GPa differ by > 10 %")
+    smooth = extras.get("smoothness")
+    if smooth and smooth["spread_pct"] > ROUGH_SPREAD_PCT:
+        moduli = ", ".join(f"{k:.0f}" for k in smooth["moduli"])
+        strains = ", ".join(f"{100 * d:g}" for d in smooth["deltas"])
+        out.append(
+            f"rough energy surface: K = {moduli} GPa for isotropic strains of {strains} % "
+            f"(spread {smooth['spread_pct']:.0f} %); moduli depend on the strain size (model, not protocol)"
+        )
     for key in ("kv", "b_eos"):
         r = by.get((key, ""))
         if r and not (0 < r["value"] < 1000):
