@@ -205,3 +205,19 @@ def test_rdf_of_frames_is_the_average_and_benchmark_shares_it():
     assert np.allclose(g_ab, 0.5 * (g_a + g_b))
     with pytest.raises(ff.ForceFieldError, match="non-empty sequence"):
         ff.rdf([], rmax=4.0)
+
+
+def test_equation_of_state_per_atom_agrees_with_the_benchmark_scan():
+    from ase.calculators.emt import EMT
+
+    from utils import benchmark as bm
+
+    cell = ff.relax(bulk("Cu", "fcc", a=3.6, cubic=True), EMT(), fmax=1e-4, symmetry=True, optimizer="BFGS")
+    assert cell.info["converged"] and cell.constraints == []
+    teaching = ff.equation_of_state(cell, EMT(), volume_range=0.03, points=9)
+    protocol = bm.eos_scan(cell, EMT(), max_strain=0.01, n_points=9)
+    assert teaching["ok"], teaching["note"]
+    assert teaching["v0"] == pytest.approx(protocol.v0 / len(cell), rel=1e-3)
+    assert teaching["B_GPa"] == pytest.approx(protocol.bulk_modulus, rel=0.01)
+    with pytest.raises(ff.ForceFieldError, match="optimizer"):
+        ff.relax(cell, EMT(), optimizer="LBFGS-typo")

@@ -31,6 +31,9 @@ from typing import Any
 
 import numpy as np
 
+from . import forcefields
+from .forcefields import EOSResult, fit_eos
+
 EV_PER_A2_TO_J_PER_M2 = 16.021766208
 """1 eV/Å² in J/m²."""
 
@@ -181,10 +184,6 @@ def _emt():
 
 def _alignn_ff(element: str = "Si"):
     """The ALIGNN-FF of notebook 05 (``utils.forcefields``), trained on mlearn ``element``."""
-    try:
-        from . import forcefields
-    except ImportError as exc:
-        raise CalculatorUnavailable("utils/forcefields.py (notebook 05) is missing; update the repository.") from exc
     model_dir = Path(forcefields.alignn_ff_dir(element))
     if not (model_dir / "best_model.pt").exists():
         raise CalculatorUnavailable(
@@ -200,8 +199,6 @@ def ensure_alignn_ff(element: str = "Si", epochs: int = 30, max_configs: int | N
     A checkpoint already there (from notebook 05) is reused as is. Afterwards the registry entry
     "ALIGNN-FF" builds again on its next use.
     """
-    from . import forcefields
-
     model_dir = Path(forcefields.alignn_ff_dir(element))
     if not (model_dir / "best_model.pt").exists():
         print(f"No ALIGNN-FF checkpoint in {model_dir}: training one ({epochs} epochs, mlearn_{element}).")
@@ -275,29 +272,12 @@ class RelaxResult:
 
 
 def relax(atoms, calc, fmax: float = 0.01, steps: int = 300, cell: bool = True, symmetry: bool = True) -> RelaxResult:
-    """Relax positions (and the cell when ``cell``) with BFGS; ``symmetry`` keeps the space group.
-
-    The cell is relaxed through ``FrechetCellFilter`` (ASE's recommended filter). The returned atoms
-    carry no constraint and no calculator.
+    """The protocol's relaxation: BFGS with ``FrechetCellFilter`` (when ``cell``) and, with ``symmetry``,
+    the space group kept (``utils.forcefields.relax``). The returned atoms carry no calculator.
     """
-    from ase.constraints import FixSymmetry
-    from ase.filters import FrechetCellFilter
-    from ase.optimize import BFGS
-
-    work = atoms.copy()
-    work.calc = calc
-    if symmetry:
-        work.set_constraint(FixSymmetry(work, symprec=1e-3))
-    target = FrechetCellFilter(work) if cell else work
-    opt = BFGS(target, logfile=None, maxstep=0.1)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        converged = bool(opt.run(fmax=fmax, steps=steps))
-    energy = float(work.get_potential_energy())
-    work.set_constraint()
-    out = work.copy()
+    out = forcefields.relax(atoms, calc, fmax=fmax, steps=steps, relax_cell=cell, symmetry=symmetry, optimizer="BFGS")
     out.calc = None
-    return RelaxResult(out, energy, int(opt.nsteps), converged)
+    return RelaxResult(out, out.info["energy"], int(out.info["relax_steps"]), bool(out.info["converged"]))
 
 
 def energy_of(atoms, calc) -> float:
@@ -340,69 +320,14 @@ def strained(atoms, strain: np.ndarray):
     return out
 
 
-@dataclass
-class EOSResult:
-    """Birch-Murnaghan fit of E(V): minimum volume (Å³), energy (eV), bulk modulus (GPa) and checks."""
-
-    volumes: np.ndarray
-    energies: np.ndarray
-    v0: float
-    e0: float
-    bulk_modulus: float
-    rms_residual_mev_atom: float
-    min_inside: bool
-    ok: bool
-    note: str
-
-
-def fit_eos(
-    volumes: Sequence[float], energies: Sequence[float], n_atoms: int, eos: str = "birchmurnaghan"
-) -> EOSResult:
-    """Fit E(V) with ASE's ``EquationOfState`` and check it.
-
-    Checks: the fitted minimum lies inside the scanned volumes (else the range was off-centre and the
-    modulus is an extrapolation), the RMS residual is below 1 meV/atom, the modulus is positive.
-    """
-    from ase.eos import EquationOfState
-    from ase.units import GPa
-
-    v = np.asarray(volumes, dtype=float)
-    e = np.asarray(energies, dtype=float)
-    fit = EquationOfState(v, e, eos=eos)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            v0, e0, b = fit.fit(warn=False)
-    except Exception as exc:  # flat or noisy E(V): scipy's fit does not converge
-        return EOSResult(v, e, math.nan, math.nan, math.nan, math.nan, False, False, f"the fit failed ({exc})")
-    pred = fit.func(v, *fit.eos_parameters)
-    rms = float(np.sqrt(np.mean((pred - e) ** 2)) / n_atoms * 1000)
-    inside = bool(v.min() < v0 < v.max())
-    notes = []
-    if not inside:
-        notes.append(f"minimum {v0:.2f} Å³ outside the scanned range {v.min():.2f}-{v.max():.2f} Å³")
-    if rms > 1.0:
-        notes.append(f"RMS residual {rms:.2f} meV/atom > 1 meV/atom")
-    if not b > 0:
-        notes.append("non-positive bulk modulus")
-    return EOSResult(v, e, float(v0), float(e0), float(b / GPa), rms, inside, not notes, "; ".join(notes) or "ok")
-
-
 def eos_scan(atoms, calc, max_strain: float = 0.01, n_points: int = 9, keep_fractional: bool = True) -> EOSResult:
-    """E(V) over isotropic linear strains in [-max_strain, +max_strain], fitted with ``fit_eos``.
+    """E(V) over isotropic linear strains in [-max_strain, +max_strain], fitted and checked with ``fit_eos``.
 
     ``keep_fractional=False`` reproduces the chipsff 2024.11.30 mistake (cell strained, cartesian
     positions kept): only for demonstrating why it inflates the modulus.
     """
-    volumes, energies = [], []
-    for eps in np.linspace(-max_strain, max_strain, n_points):
-        if keep_fractional:
-            cell = strained(atoms, eps * np.eye(3))
-        else:
-            cell = atoms.copy()
-            cell.set_cell(np.asarray(atoms.cell) * (1 + eps), scale_atoms=False)
-        volumes.append(cell.get_volume())
-        energies.append(energy_of(cell, calc))
+    strains = np.linspace(-max_strain, max_strain, n_points)
+    volumes, energies = forcefields.energy_volume_scan(atoms, calc, strains, keep_fractional)
     return fit_eos(volumes, energies, len(atoms))
 
 
@@ -745,9 +670,7 @@ def melt_quench(
 
 def rdf(frames: Sequence[Any], r_max: float = 5.0, n_bins: int = 100) -> tuple[np.ndarray, np.ndarray]:
     """Radial distribution function g(r) averaged over ``frames``: ``utils.forcefields.rdf``."""
-    from .forcefields import rdf as radial_distribution
-
-    return radial_distribution(frames, rmax=r_max, nbins=n_bins)
+    return forcefields.rdf(frames, rmax=r_max, nbins=n_bins)
 
 
 def coordination_number(frames: Sequence[Any], cutoff: float) -> float:

@@ -843,23 +843,115 @@ def ff_metrics(pred: dict[str, np.ndarray], train: Sequence[FFConfig]) -> dict[s
 # =====================================================================
 
 
-def relax(atoms, calc, fmax: float = 0.02, steps: int = 200, relax_cell: bool = True):
-    """Relax positions (and the cell, via ``FrechetCellFilter``) with FIRE; returns a relaxed copy.
+def relax(
+    atoms,
+    calc,
+    fmax: float = 0.02,
+    steps: int = 200,
+    relax_cell: bool = True,
+    symmetry: bool = False,
+    optimizer: str = "FIRE",
+):
+    """Relax positions (and the cell, via ASE's ``FrechetCellFilter``); returns a relaxed copy.
 
-    The copy carries ``info["relax_steps"]`` and ``info["converged"]``.
+    ``symmetry`` keeps the space group (``FixSymmetry``) during the relaxation; ``optimizer`` is
+    ``"FIRE"`` (robust for rough or untrained models) or ``"BFGS"`` (fewer steps near a smooth minimum).
+    The copy carries the calculator, no constraint, and ``info["relax_steps"]``, ``info["converged"]``
+    and ``info["energy"]`` (eV).
     """
-    from ase.filters import FrechetCellFilter
-    from ase.optimize import FIRE
+    import warnings
 
+    from ase.constraints import FixSymmetry
+    from ase.filters import FrechetCellFilter
+    from ase.optimize import BFGS, FIRE
+
+    optimizers = {
+        "FIRE": lambda target: FIRE(target, logfile=None),
+        "BFGS": lambda target: BFGS(target, logfile=None, maxstep=0.1),
+    }
+    if optimizer not in optimizers:
+        raise ForceFieldError(f"optimizer must be one of {sorted(optimizers)}; found {optimizer!r}.")
     if len(atoms) == 0:
         raise ForceFieldError("Cannot relax an empty structure.")
     atoms = atoms.copy()
     atoms.calc = calc
-    target = FrechetCellFilter(atoms) if relax_cell else atoms
-    opt = FIRE(target, logfile=None)
-    converged = bool(opt.run(fmax=fmax, steps=steps))
-    atoms.info.update(relax_steps=opt.get_number_of_steps(), converged=converged)
+    if symmetry:
+        atoms.set_constraint(FixSymmetry(atoms, symprec=1e-3))
+    opt = optimizers[optimizer](FrechetCellFilter(atoms) if relax_cell else atoms)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # FixSymmetry and the filters warn about details we do not need
+        converged = bool(opt.run(fmax=fmax, steps=steps))
+    energy = float(atoms.get_potential_energy())
+    atoms.set_constraint()
+    atoms.info.update(relax_steps=opt.get_number_of_steps(), converged=converged, energy=energy)
     return atoms
+
+
+def energy_volume_scan(atoms, calc, linear_strains: Sequence[float], keep_fractional: bool = True):
+    """Energies (eV) and volumes (Å³) of ``atoms`` under isotropic linear strains (cell x (1 + strain)).
+
+    ``keep_fractional`` keeps the fractional coordinates (the homogeneous deformation of elasticity).
+    ``keep_fractional=False`` keeps the cartesian positions instead, the chipsff 2024.11.30 mistake that
+    squeezes only the bonds crossing the cell boundary: only for demonstrating the artifact.
+    """
+    volumes, energies = [], []
+    for strain in linear_strains:
+        scaled = atoms.copy()
+        scaled.set_cell(atoms.cell.array * (1 + strain), scale_atoms=keep_fractional)
+        scaled.calc = calc
+        volumes.append(scaled.get_volume())
+        energies.append(scaled.get_potential_energy())
+    return np.array(volumes), np.array(energies)
+
+
+@dataclass
+class EOSResult:
+    """Birch-Murnaghan fit of E(V): minimum volume (Å³), energy (eV), bulk modulus (GPa) and checks."""
+
+    volumes: np.ndarray
+    energies: np.ndarray
+    v0: float
+    e0: float
+    bulk_modulus: float
+    rms_residual_mev_atom: float
+    min_inside: bool
+    ok: bool
+    note: str
+
+
+def fit_eos(
+    volumes: Sequence[float], energies: Sequence[float], n_atoms: int, eos: str = "birchmurnaghan"
+) -> EOSResult:
+    """Fit E(V) with ASE's ``EquationOfState`` and check it.
+
+    Checks: the fitted minimum lies inside the scanned volumes (else the range was off-centre and the
+    modulus is an extrapolation), the RMS residual is below 1 meV/atom, the modulus is positive.
+    """
+    import warnings
+
+    from ase.eos import EquationOfState
+
+    v = np.asarray(volumes, dtype=float)
+    e = np.asarray(energies, dtype=float)
+    fit = EquationOfState(v, e, eos=eos)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            v0, e0, b = fit.fit(warn=False)
+    except Exception as exc:  # flat or noisy E(V): scipy's fit does not converge
+        return EOSResult(v, e, math.nan, math.nan, math.nan, math.nan, False, False, f"the fit failed ({exc})")
+    pred = fit.func(v, *fit.eos_parameters)
+    rms = float(np.sqrt(np.mean((pred - e) ** 2)) / n_atoms * 1000)
+    inside = bool(v.min() < v0 < v.max())
+    notes = []
+    if not inside:
+        notes.append(f"minimum {v0:.2f} Å³ outside the scanned range {v.min():.2f}-{v.max():.2f} Å³")
+    if rms > 1.0:
+        notes.append(f"RMS residual {rms:.2f} meV/atom > 1 meV/atom")
+    if not b > 0:
+        notes.append("non-positive bulk modulus")
+    bulk_modulus = float(b * EV_PER_A3_TO_GPA)
+    return EOSResult(v, e, float(v0), float(e0), bulk_modulus, rms, inside, not notes, "; ".join(notes) or "ok")
 
 
 def equation_of_state(
@@ -868,28 +960,23 @@ def equation_of_state(
     """Energy-volume curve from isotropic scaling of ``atoms`` (positions kept fractional, not relaxed).
 
     Volumes span ``V0 (1 - volume_range) .. V0 (1 + volume_range)``. Returns volumes (Å^3/atom), energies
-    (eV/atom), the fitted V0 (Å^3/atom), E0 (eV/atom) and bulk modulus B (GPa).
+    (eV/atom), the fitted V0 (Å^3/atom), E0 (eV/atom), bulk modulus B (GPa) and the fit check of
+    ``fit_eos`` (``ok``, ``note``).
     """
-    from ase.eos import EquationOfState
-
     if not 0 < volume_range < 0.5:
         raise ForceFieldError(f"volume_range is a fraction, e.g. 0.06 for +-6 %; found {volume_range}.")
     n = len(atoms)
-    volumes, energies = [], []
-    for f in np.linspace(1 - volume_range, 1 + volume_range, points):
-        scaled = atoms.copy()
-        scaled.set_cell(atoms.cell.array * f ** (1 / 3), scale_atoms=True)
-        scaled.calc = calc
-        volumes.append(scaled.get_volume() / n)
-        energies.append(scaled.get_potential_energy() / n)
-    fit = EquationOfState(volumes, energies, eos=eos)
-    v0, e0, b = fit.fit()
+    factors = np.linspace(1 - volume_range, 1 + volume_range, points)
+    volumes, energies = energy_volume_scan(atoms, calc, np.cbrt(factors) - 1)
+    fit = fit_eos(volumes / n, energies / n, n_atoms=1, eos=eos)
     return {
-        "volumes": np.array(volumes),
-        "energies": np.array(energies),
-        "v0": float(v0),
-        "e0": float(e0),
-        "B_GPa": float(b * EV_PER_A3_TO_GPA),
+        "volumes": fit.volumes,
+        "energies": fit.energies,
+        "v0": fit.v0,
+        "e0": fit.e0,
+        "B_GPa": fit.bulk_modulus,
+        "ok": fit.ok,
+        "note": fit.note,
     }
 
 
