@@ -75,6 +75,17 @@ def test_modulus_vs_strain_separates_smooth_from_rough_models() -> None:
     assert len(flags) == 1 and "rough energy surface" in flags[0]
 
 
+def test_negative_defect_and_surface_energies_are_flagged() -> None:
+    rows = [
+        {"property": "vac_en", "site": "Si", "value": -0.5, "reference": 3.7},
+        {"property": "surf_en", "site": "1_0_0", "value": -0.3, "reference": 2.2},
+        {"property": "surf_en", "site": "1_1_1", "value": 1.5, "reference": 1.6},
+    ]
+    flags = bm.flags_for(rows, {})
+    assert len(flags) == 2
+    assert "vacancy energy (Si)" in flags[0] and "surface energy (1_0_0)" in flags[1]
+
+
 def test_strain_keeps_fractional_coordinates() -> None:
     atoms = bulk("Si", "diamond", a=5.43)
     out = bm.strained(atoms, bm.voigt_strain(3, 0.01) + 0.02 * np.eye(3))

@@ -846,6 +846,14 @@ def flags_for(rows: Sequence[dict[str, Any]], extras: dict[str, Any]) -> list[st
     c44 = by.get(("c44", ""))
     if c44 and c44["value"] < 0:
         out.append(f"C44 = {c44['value']:.0f} GPa < 0: mechanically unstable")
+    for r in rows:
+        if r["property"] == "vac_en" and r["value"] <= 0:
+            out.append(
+                f"vacancy energy ({r['site']}) {r['value']:.2f} eV <= 0: removing an atom costs nothing, "
+                "so the model has not learned broken bonds"
+            )
+        if r["property"] == "surf_en" and r["value"] <= 0:
+            out.append(f"surface energy ({r['site']}) {r['value']:.2f} J/m² <= 0: the crystal would cleave by itself")
     fe = by.get(("form_en", ""))
     if (
         fe
