@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from ase import Atoms
@@ -221,3 +223,12 @@ def test_equation_of_state_per_atom_agrees_with_the_benchmark_scan():
     assert teaching["B_GPa"] == pytest.approx(protocol.bulk_modulus, rel=0.01)
     with pytest.raises(ff.ForceFieldError, match="optimizer"):
         ff.relax(cell, EMT(), optimizer="LBFGS-typo")
+
+
+def test_bulk_modulus_verdict_names_implausible_results():
+    good = {"ok": True, "note": "ok", "B_GPa": 93.0}
+    assert ff.bulk_modulus_verdict(good, 87.3, 5.47, 5.469).startswith("plausible")
+    flat = ff.bulk_modulus_verdict({"ok": True, "B_GPa": 0.97}, 141.4, 3.628, 3.628)
+    assert flat.startswith("IMPLAUSIBLE") and "factor of two" in flat
+    failed = ff.bulk_modulus_verdict({"ok": False, "note": "the fit failed", "B_GPa": math.nan}, 11.6, 3.68, 3.438)
+    assert "fit failed" in failed and "+7.0 %" in failed

@@ -980,6 +980,31 @@ def equation_of_state(
     }
 
 
+def bulk_modulus_verdict(eos: dict[str, Any], reference_gpa: float | None, a: float, a_reference: float) -> str:
+    """One sentence on whether an E-V result of ``equation_of_state`` is physically plausible.
+
+    Implausible: a failed fit check, a modulus more than a factor of two from ``reference_gpa`` (DFT or
+    experiment), or a relaxed lattice constant ``a`` more than 3 % from ``a_reference``. The sentence
+    says what such a result means, so that a notebook never prints an absurd number without comment.
+    """
+    problems = []
+    if not eos.get("ok", True):
+        problems.append(f"the E-V fit failed its checks ({eos.get('note')})")
+    elif reference_gpa and not 0.5 < eos["B_GPa"] / reference_gpa < 2:
+        problems.append(f"B = {eos['B_GPa']:.1f} GPa is more than a factor of two from {reference_gpa} GPa")
+    if abs(a / a_reference - 1) > 0.03:
+        problems.append(f"a = {a:.3f} Å is {100 * (a / a_reference - 1):+.1f} % from {a_reference:.3f} Å")
+    if not problems:
+        return "plausible: lattice constant within 3 % and bulk modulus within a factor of two of the references"
+    return (
+        "IMPLAUSIBLE: "
+        + "; ".join(problems)
+        + ". This is not a property of the element but of an unconverged model: its energy surface is too flat, "
+        "too steep or has its minimum in the wrong place. Expected in fast mode (a few epochs on ~80 cells); "
+        "in full mode, train longer or check the data."
+    )
+
+
 @dataclass
 class MDTrace:
     """Time series of an MD run: time (fs), potential/kinetic/total energy (eV/atom), temperature (K)."""
