@@ -207,3 +207,27 @@ def test_reference_records_builder() -> None:
     assert recs[0]["reference"] == {"kv": 10.0, "surf_en": {"1_0_0": 1.5}, "vac_en": {"Si": 3.0}}
     assert recs[0]["experiment"] == {"bulk_modulus": 99.2}
     json.dumps(recs)
+
+
+def test_alignn_ff_entry_is_unavailable_without_checkpoint_and_trained_once(monkeypatch, tmp_path) -> None:
+    from utils import forcefields
+
+    monkeypatch.setattr(forcefields, "alignn_ff_dir", lambda element: tmp_path / element)
+    monkeypatch.setattr(bm.CALCULATORS["ALIGNN-FF"], "_instance", None)
+    with pytest.raises(bm.CalculatorUnavailable, match="Run notebook 05"):
+        bm.get_calculator("ALIGNN-FF")
+
+    trained = []
+
+    def fake_training(element, model_dir, epochs, max_configs):
+        trained.append((element, epochs))
+        model_dir.mkdir(parents=True)
+        (model_dir / "best_model.pt").write_bytes(b"checkpoint")
+
+    monkeypatch.setattr(forcefields, "train_alignn_ff", fake_training)
+    assert bm.ensure_alignn_ff("Si", epochs=3) == tmp_path / "Si"
+    assert bm.ensure_alignn_ff("Si", epochs=3) == tmp_path / "Si"  # the checkpoint is reused
+    assert trained == [("Si", 3)]
+    built = []
+    monkeypatch.setattr(forcefields, "alignn_ff_calculator", lambda folder: built.append(folder) or "calculator")
+    assert bm.get_calculator("ALIGNN-FF") == "calculator" and built == [tmp_path / "Si"]
