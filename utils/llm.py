@@ -447,6 +447,20 @@ def load_pretrained_lora(
     return model, tokenizer, notes
 
 
+def _pretrained_or_scratch(base_model: str | None, timeout: float, pretrained, scratch, fallback: str):
+    """``pretrained(local_files_only, reason)`` when :func:`resolve_base_model` finds ``base_model``, else
+    ``scratch(reason)``; a pretrained load that fails warns (``fallback`` says what happens instead) and
+    falls back to ``scratch``. The one place where both the forward and the inverse model choose."""
+    where, reason = resolve_base_model(base_model, timeout)
+    if where == "pretrained":
+        try:
+            return pretrained(not reason.startswith("hub"), reason)
+        except Exception as exc:  # download interrupted, gated model, not an encoder, out of memory, ...
+            warnings.warn(f"Could not load {base_model} ({exc}); {fallback}.", stacklevel=3)
+            reason = f"loading {base_model} failed: {type(exc).__name__}"
+    return scratch(reason)
+
+
 def load_base_model(
     base_model: str | None,
     train_texts: list[str],
@@ -463,29 +477,24 @@ def load_base_model(
     if loading fails) a tokenizer trained on ``train_texts`` and a small Llama-style model from scratch
     (``tiny`` = keyword arguments of :func:`tiny_llama`), all of whose weights are trained.
     """
-    where, reason = resolve_base_model(base_model, timeout)
-    notes: list[str] = []
-    if where == "pretrained":
-        try:
-            model, tokenizer, notes = load_pretrained_lora(
-                base_model,
-                device,
-                lora_r=lora_r,
-                load_in_4bit=load_in_4bit,
-                local_files_only=not reason.startswith("hub"),
-            )
-            trainable, total = count_parameters(model)
-            return BaseModel(model, tokenizer, "pretrained+lora", base_model, reason, trainable, total, notes)
-        except Exception as exc:  # download interrupted, gated model, out of memory, ...
-            warnings.warn(
-                f"Could not load {base_model} ({exc}); training a small model from scratch instead.", stacklevel=2
-            )
-            reason = f"loading {base_model} failed: {type(exc).__name__}"
-    tokenizer = train_tokenizer(train_texts, vocab_size=vocab_size)
-    model = tiny_llama(tokenizer, **(tiny or {})).to(device)
-    trainable, total = count_parameters(model)
-    return BaseModel(
-        model, tokenizer, "scratch", "small Llama-style model (random init)", reason, trainable, total, notes
+
+    def pretrained(local_files_only: bool, reason: str) -> BaseModel:
+        model, tokenizer, notes = load_pretrained_lora(
+            base_model, device, lora_r=lora_r, load_in_4bit=load_in_4bit, local_files_only=local_files_only
+        )
+        trainable, total = count_parameters(model)
+        return BaseModel(model, tokenizer, "pretrained+lora", base_model, reason, trainable, total, notes)
+
+    def scratch(reason: str) -> BaseModel:
+        tokenizer = train_tokenizer(train_texts, vocab_size=vocab_size)
+        model = tiny_llama(tokenizer, **(tiny or {})).to(device)
+        trainable, total = count_parameters(model)
+        return BaseModel(
+            model, tokenizer, "scratch", "small Llama-style model (random init)", reason, trainable, total, []
+        )
+
+    return _pretrained_or_scratch(
+        base_model, timeout, pretrained, scratch, "training a small model from scratch instead"
     )
 
 
@@ -760,21 +769,20 @@ def load_forward_model(
     """``(model, tokenizer, description)`` of the forward model: a pretrained encoder (``base_model``, e.g.
     ``"distilbert/distilbert-base-cased"``) when :func:`resolve_base_model` finds it, else a tokenizer
     trained on ``train_texts`` and a small BERT from scratch (``tiny`` = hidden, layers, heads)."""
-    where, reason = resolve_base_model(base_model, timeout)
-    if where == "pretrained":
-        try:
-            from transformers import AutoTokenizer
 
-            local = not reason.startswith("hub")
-            tokenizer = AutoTokenizer.from_pretrained(base_model, local_files_only=local)
-            model = build_text_regressor(tokenizer, base_model=base_model, local_files_only=local)
-            return model.to(device), tokenizer, f"pretrained encoder {base_model} ({reason})"
-        except Exception as exc:  # download interrupted, not an encoder, ...
-            warnings.warn(f"Could not load {base_model} ({exc}); using a small encoder from scratch.", stacklevel=2)
-            reason = f"loading {base_model} failed: {type(exc).__name__}"
-    tokenizer = train_tokenizer(train_texts, vocab_size=vocab_size)
-    model = build_text_regressor(tokenizer, **(tiny or {}))
-    return model.to(device), tokenizer, f"small BERT-style encoder from scratch ({reason})"
+    def pretrained(local_files_only: bool, reason: str):
+        from transformers import AutoTokenizer
+
+        tokenizer = AutoTokenizer.from_pretrained(base_model, local_files_only=local_files_only)
+        model = build_text_regressor(tokenizer, base_model=base_model, local_files_only=local_files_only)
+        return model.to(device), tokenizer, f"pretrained encoder {base_model} ({reason})"
+
+    def scratch(reason: str):
+        tokenizer = train_tokenizer(train_texts, vocab_size=vocab_size)
+        model = build_text_regressor(tokenizer, **(tiny or {}))
+        return model.to(device), tokenizer, f"small BERT-style encoder from scratch ({reason})"
+
+    return _pretrained_or_scratch(base_model, timeout, pretrained, scratch, "using a small encoder from scratch")
 
 
 def _batches(n: int, batch_size: int, rng: np.random.Generator | None):
