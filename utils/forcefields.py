@@ -22,6 +22,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -859,8 +860,6 @@ def relax(
     The copy carries the calculator, no constraint, and ``info["relax_steps"]``, ``info["converged"]``
     and ``info["energy"]`` (eV).
     """
-    import warnings
-
     from ase.constraints import FixSymmetry
     from ase.filters import FrechetCellFilter
     from ase.optimize import BFGS, FIRE
@@ -927,8 +926,6 @@ def fit_eos(
     Checks: the fitted minimum lies inside the scanned volumes (else the range was off-centre and the
     modulus is an extrapolation), the RMS residual is below 1 meV/atom, the modulus is positive.
     """
-    import warnings
-
     from ase.eos import EquationOfState
 
     v = np.asarray(volumes, dtype=float)
