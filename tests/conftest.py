@@ -44,3 +44,14 @@ def isolated(tmp_path, monkeypatch):
 def write_json(path: Path, data) -> Path:
     path.write_text(json.dumps(data))
     return path
+
+
+def write_benchmark(folder: Path, path: str, table: dict) -> Path:
+    """A JARVIS-Leaderboard benchmark zip ``{"train": {id: value}, ...}`` at ``folder/jarvis_leaderboard/path``."""
+    import zipfile
+
+    target = folder / "jarvis_leaderboard" / path
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(target, "w") as zf:
+        zf.writestr(target.name[: -len(".zip")], json.dumps(table))
+    return target

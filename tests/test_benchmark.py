@@ -14,6 +14,7 @@ from ase.eos import EquationOfState
 from ase.units import GPa
 
 from utils import benchmark as bm
+from utils import data
 
 
 def ase_reference_bulk_modulus(element: str, a0: float) -> float:
@@ -202,7 +203,7 @@ def test_reference_records_builder() -> None:
         "vac_en": {"JVASP-1_Si": 3.0, "JVASP-10_Si": 9.0},
     }
     structures = {"JVASP-1": {"lattice_mat": np.eye(3).tolist(), "coords": [[0, 0, 0]], "elements": ["Si"]}}
-    recs = bm.reference_records(structures, tables, {"bulk_modulus": {"JVASP-1": 99.2}}, ["JVASP-1", "JVASP-2"])
+    recs = data.reference_records(structures, tables, {"bulk_modulus": {"JVASP-1": 99.2}}, ["JVASP-1", "JVASP-2"])
     assert len(recs) == 1
     assert recs[0]["reference"] == {"kv": 10.0, "surf_en": {"1_0_0": 1.5}, "vac_en": {"Si": 3.0}}
     assert recs[0]["experiment"] == {"bulk_modulus": 99.2}

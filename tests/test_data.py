@@ -7,7 +7,7 @@ import json
 import zipfile
 
 import pytest
-from conftest import make_record, write_json
+from conftest import make_record, write_benchmark, write_json
 
 from utils import data
 from utils.data import DatasetError, load_dataset, split_records, to_dataframe, with_property
@@ -44,6 +44,18 @@ class FakeResponse:
             if self.fail_after is not None and start >= self.fail_after:
                 raise ConnectionError("connection reset by peer")
             yield self.payload[start : start + 7]
+
+
+@pytest.fixture
+def online(tmp_path, monkeypatch):
+    """Full mode with no data folder: the loader downloads (into an empty temporary cache)."""
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    monkeypatch.setenv("AIMS_FAST", "0")
+    monkeypatch.delenv("AIMS_DATA_DIR", raising=False)
+    monkeypatch.setenv("AIMS_CACHE_DIR", str(cache))
+    monkeypatch.setattr(data, "_network_failed", [])
+    return cache
 
 
 @pytest.fixture
@@ -86,8 +98,8 @@ def test_offline_mlearn_element(isolated):
     assert load_dataset("mlearn_Si")[0]["total_energy"] == -4.7
 
 
-def test_download_validated_and_cached(isolated, records, fake_figshare):
-    _, cache = isolated
+def test_download_validated_and_cached(online, records, fake_figshare):
+    cache = online
     calls, responses = fake_figshare
     responses.append(FakeResponse(zipped(records)))
     assert len(load_dataset("dft_3d")) == len(records)
@@ -97,8 +109,8 @@ def test_download_validated_and_cached(isolated, records, fake_figshare):
     assert calls == [URL]
 
 
-def test_partial_download_never_cached(isolated, records, fake_figshare):
-    _, cache = isolated
+def test_partial_download_never_cached(online, records, fake_figshare):
+    cache = online
     _, responses = fake_figshare
     responses.append(FakeResponse(zipped(records), fail_after=50))
     with pytest.raises(DatasetError, match="download .* failed"):
@@ -106,17 +118,48 @@ def test_partial_download_never_cached(isolated, records, fake_figshare):
     assert list(cache.iterdir()) == []
 
 
-def test_invalid_download_never_cached(isolated, fake_figshare):
-    _, cache = isolated
+def test_invalid_download_never_cached_and_advises(online, fake_figshare):
+    cache = online
     _, responses = fake_figshare
-    responses.append(FakeResponse(b"<html>rate limited</html>"))
-    with pytest.raises(DatasetError, match="not valid JSON"):
+    responses.append(FakeResponse(b"<!DOCTYPE html><html>rate limited</html>"))
+    with pytest.raises(DatasetError, match="web page instead of the data file.*retry later.*AIMS_DATA_DIR"):
         load_dataset("dft_3d")
     assert list(cache.iterdir()) == []
 
 
-def test_corrupt_cache_detected_and_refetched(isolated, records, fake_figshare):
-    _, cache = isolated
+def test_truncated_zip_download_is_called_a_zip_problem(online, records, fake_figshare):
+    _, responses = fake_figshare
+    responses.append(FakeResponse(zipped(records)[:-30]))
+    with pytest.raises(DatasetError, match="not a valid zip archive.*retry later"):
+        load_dataset("dft_3d")
+    assert list(online.iterdir()) == []
+
+
+def corrupt_member(payload: bytes) -> bytes:
+    """A zip whose central directory is intact but whose compressed data is damaged (zlib.error on read)."""
+    buffer = bytearray(payload)
+    start = 30 + len(TAG)  # local header + member name, then the deflate stream
+    buffer[start : start + 40] = b"\xff" * 40
+    return bytes(buffer)
+
+
+def test_cached_zip_with_damaged_data_is_refetched(online, records, fake_figshare):
+    calls, responses = fake_figshare
+    good = zipped(records)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(TAG, json.dumps(records))
+    (online / f"{TAG}.zip").write_bytes(corrupt_member(buffer.getvalue()))
+    responses.append(FakeResponse(good))
+    with pytest.warns(UserWarning, match="damaged"):
+        assert len(load_dataset("dft_3d")) == len(records)
+    assert calls == [URL]
+    assert len(load_dataset("dft_3d")) == len(records)  # repaired for good: no further download
+    assert calls == [URL]
+
+
+def test_corrupt_cache_detected_and_refetched(online, records, fake_figshare):
+    cache = online
     calls, responses = fake_figshare
     (cache / f"{TAG}.zip").write_bytes(zipped(records)[:40])  # truncated zip
     responses.append(FakeResponse(zipped(records)))
@@ -127,28 +170,50 @@ def test_corrupt_cache_detected_and_refetched(isolated, records, fake_figshare):
     assert zipfile.is_zipfile(cache / f"{TAG}.zip")
 
 
-def test_no_network_no_local_copy_names_file_and_folder(isolated, fake_figshare, monkeypatch):
+def test_data_dir_without_the_file_names_file_and_folder_and_downloads_nothing(isolated, fake_figshare):
     offline, _ = isolated
-    import requests
-
-    def offline_get(*args, **kwargs):
-        raise requests.ConnectionError("Name or service not known")
-
-    monkeypatch.setattr(requests, "get", offline_get)
     with pytest.raises(DatasetError) as err:
         load_dataset("dft_3d")
     message = str(err.value)
     assert "dft_3d.json or dft_3d.json.zip" in message
     assert str(offline) in message
+    assert fake_figshare[0] == []
 
 
-def test_no_network_message_without_data_dir(isolated, fake_figshare, monkeypatch):
+def test_data_dir_that_does_not_exist_is_an_error(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIMS_DATA_DIR", str(tmp_path / "nowhere"))
+    with pytest.raises(DatasetError, match="nowhere, which is not a folder"):
+        load_dataset("dft_3d")
+
+
+def test_no_network_message_without_data_dir(online, fake_figshare, monkeypatch):
     import requests
 
-    monkeypatch.delenv("AIMS_DATA_DIR")
     monkeypatch.setattr(requests, "get", lambda *a, **k: (_ for _ in ()).throw(requests.ConnectionError("down")))
     with pytest.raises(DatasetError, match="set AIMS_DATA_DIR"):
         load_dataset("dft_2d")
+
+
+def test_fast_mode_reads_the_shipped_sample_without_network(monkeypatch, tmp_path, fake_figshare):
+    monkeypatch.setenv("AIMS_FAST", "1")
+    monkeypatch.delenv("AIMS_DATA_DIR", raising=False)
+    monkeypatch.setenv("AIMS_CACHE_DIR", str(tmp_path))
+    records = load_dataset("dft_3d")
+    assert len(records) > 500 and fake_figshare[0] == []
+    assert data.data_folder() == data.SAMPLE_DIR
+
+
+def test_failed_download_falls_back_to_the_sample_only_when_asked(online, fake_figshare, monkeypatch, capsys):
+    import requests
+
+    monkeypatch.setenv("AIMS_DATA_DIR", "")  # restored after the test (the fallback sets it)
+    monkeypatch.setattr(requests, "get", lambda *a, **k: (_ for _ in ()).throw(requests.ConnectionError("down")))
+    with pytest.raises(DatasetError):
+        load_dataset("dft_2d")
+    records = load_dataset("dft_2d", fallback_to_sample=True)
+    out = capsys.readouterr().out
+    assert "could not be loaded online" in out and "shipped workshop sample" in out
+    assert records and data.data_folder() == data.SAMPLE_DIR
 
 
 def test_unknown_dataset_lists_known_names(isolated):
@@ -185,6 +250,46 @@ def test_registry_entries_are_complete():
             assert entry.get(key), f"{name} lacks {key}"
 
 
+def test_empty_record_lists_give_clear_errors():
+    with pytest.raises(DatasetError, match="No records given"):
+        with_property([], "formation_energy_peratom")
+    with pytest.raises(DatasetError, match="No records given"):
+        split_records([], "formation_energy_peratom")
+    with pytest.raises(DatasetError, match="No records given"):
+        to_dataframe([])
+
+
+@pytest.mark.parametrize("fractions", [(0.8, 0.1), (0.8, 0.3, 0.1), (1.0, 0.0, 0.0), (-0.1, 0.6, 0.5), (0, 0.5, 0.5)])
+def test_split_fractions_are_validated(records, fractions):
+    with pytest.raises(DatasetError, match="fractions must be three numbers"):
+        split_records(records, "formation_energy_peratom", fractions=fractions)
+
+
+def test_numpy_nan_and_inf_are_missing():
+    import numpy as np
+
+    for value in (np.float32("nan"), np.float64("inf"), float("-inf"), np.nan, "na", None, ""):
+        assert data.is_missing(value), value
+    for value in (np.float32(1.5), 0, np.int64(3), -2.0):
+        assert not data.is_missing(value), value
+
+
+def test_unwritable_cache_folder_says_to_set_aims_cache_dir(tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")
+    monkeypatch.setenv("AIMS_CACHE_DIR", str(blocker / "cache"))
+    with pytest.raises(DatasetError, match="Set AIMS_CACHE_DIR to a writable folder"):
+        data.cache_dir()
+
+
+def test_temporary_files_have_unique_names(tmp_path):
+    dest = tmp_path / "x.json"
+    first, second = data._temporary_beside(dest), data._temporary_beside(dest)
+    assert first != second and first.name.endswith(".part")
+    data.write_atomically(dest, "[1]")
+    assert dest.read_text() == "[1]"
+
+
 def test_with_property_drops_na_and_rejects_unknown(records):
     records[0]["formation_energy_peratom"] = "na"
     assert len(with_property(records, "formation_energy_peratom")) == len(records) - 1
@@ -193,15 +298,73 @@ def test_with_property_drops_na_and_rejects_unknown(records):
         with_property(records, "formation_energy")
 
 
-def test_split_uses_leaderboard_labels(records):
-    for i, rec in enumerate(records):
-        rec["_leaderboard_split"] = {"formation_energy_peratom": ["train", "train", "val", "test"][i % 4]}
+def test_split_is_exactly_the_leaderboard_split_from_the_data_folder(isolated, records):
+    offline, _ = isolated
+    parts = ["train", "train", "val", "test"]
+    table = {p: {} for p in ("train", "val", "test")}
+    for i, rec in enumerate(records[:16]):  # the last 4 records are not in the benchmark
+        table[parts[i % 4]][rec["jid"]] = rec["formation_energy_peratom"]
+    table["test"]["JVASP-999999"] = 0.5  # in the benchmark, not in the records
+    write_benchmark(offline, "AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip", table)
     split = split_records(records, "formation_energy_peratom")
-    assert [len(split[k]) for k in ("train", "val", "test")] == [10, 5, 5]
-    assert all(r["_leaderboard_split"]["formation_energy_peratom"] == "test" for r in split["test"])
+    for part in ("train", "val", "test"):
+        assert {r["jid"] for r in split[part]} == set(table[part]) - {"JVASP-999999"}
+    assert split.source.startswith("JARVIS-Leaderboard split dft_3d_formation_energy_peratom (16 of the 20")
+    assert split.labels["JVASP-4"] == "test"
 
 
-def test_split_seeded_random_when_no_labels(records):
+def test_split_without_a_benchmark_file_is_random_and_says_why(isolated, records):
+    split = split_records(records, "formation_energy_peratom")
+    assert split.source.startswith("seeded random split") and "has no jarvis_leaderboard/AI" in split.source
+    assert split.labels == {}
+
+
+def test_mlearn_split_matches_leaderboard_ids_to_jids(isolated):
+    offline, _ = isolated
+    recs = [make_record(str(k)) | {"total_energy": -4.7} for k in range(1, 13)]
+    table = {"train": {f"Si-{k}": -9.4 for k in range(1, 10)}, "test": {f"Si-{k}": -9.4 for k in (10, 11, 12)}}
+    write_benchmark(offline, "AI/MLFF/mlearn_Si_energy.json.zip", table)
+    split = split_records(recs, "total_energy")
+    assert [r["jid"] for r in split["test"]] == ["10", "11", "12"] and len(split["train"]) == 9
+
+
+def test_leaderboard_file_downloaded_at_the_pinned_commit_and_cached(online, records, monkeypatch):
+    import requests
+
+    table = {"train": {r["jid"]: 0 for r in records[:15]}, "test": {r["jid"]: 0 for r in records[15:]}}
+    calls = []
+
+    def fake_get(url, stream, timeout):
+        calls.append(url)
+        return FakeResponse(zipped(table, member="x.json"))
+
+    monkeypatch.setattr(requests, "get", fake_get)
+    first = split_records(records, "formation_energy_peratom")
+    second = split_records(records, "formation_energy_peratom")
+    commit = data.registry()["leaderboard"]["commit"]
+    assert calls == [data.leaderboard_url("AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip")]
+    assert commit in calls[0]
+    assert len(first["test"]) == len(second["test"]) == 5
+
+
+def test_leaderboard_404_means_random_split_and_network_failure_uses_the_sample(online, monkeypatch, capsys):
+    import requests
+
+    class NotFound(FakeResponse):
+        def raise_for_status(self):
+            error = requests.HTTPError("404 Not Found")
+            error.response = type("R", (), {"status_code": 404})()
+            raise error
+
+    monkeypatch.setattr(requests, "get", lambda *a, **k: NotFound(b""))
+    table, reason = data.leaderboard_table("AI/SinglePropertyPrediction/dft_3d_nat.json.zip")
+    assert table is None and "has no benchmark" in reason
+    monkeypatch.setattr(requests, "get", lambda *a, **k: (_ for _ in ()).throw(requests.ConnectionError("down")))
+    table, origin = data.leaderboard_table("AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip")
+    assert table is not None and "sample" in origin and "using the shipped sample's copy" in capsys.readouterr().out
+
+
+def test_split_seeded_random_when_no_labels(isolated, records):
     first = split_records(records, "formation_energy_peratom", seed=1)
     again = split_records(records, "formation_energy_peratom", seed=1)
     assert [r["jid"] for r in first["test"]] == [r["jid"] for r in again["test"]]
@@ -209,7 +372,7 @@ def test_split_seeded_random_when_no_labels(records):
     assert len(first["train"]) == 16
 
 
-def test_split_too_few_values(records):
+def test_split_too_few_values(isolated, records):
     for rec in records[3:]:
         rec["formation_energy_peratom"] = "na"
     with pytest.raises(DatasetError, match="Only 3 records have a value"):
@@ -244,3 +407,100 @@ def test_max_records_env_caps_the_read(isolated, records, monkeypatch):
     monkeypatch.setenv("AIMS_MAX_RECORDS", "five")
     with pytest.raises(DatasetError, match="positive whole number"):
         load_dataset("dft_3d")
+
+
+# --- chipsff_reference: built the same way from any source ----------------------------------------
+
+
+def sample_folder_copy(dest, keep=lambda rec: True):
+    """A data folder with the sample's leaderboard files and a filtered copy of its dft_3d records."""
+    import shutil
+
+    shutil.copytree(data.SAMPLE_DIR / "jarvis_leaderboard", dest / "jarvis_leaderboard")
+    records = data.read_records(data.SAMPLE_DIR / "dft_3d.json.zip", ["jid", "atoms"])
+    write_json(dest / "dft_3d.json", [r for r in records if keep(r)])
+    return dest
+
+
+def test_chipsff_reference_from_a_folder_ignores_the_record_cap(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIMS_DATA_DIR", str(data.SAMPLE_DIR))
+    monkeypatch.setenv("AIMS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setenv("AIMS_MAX_RECORDS", "50")
+    assert len(load_dataset("dft_3d", verbose=False)) == 50
+    reference = load_dataset("chipsff_reference")
+    by_jid = {r["jid"]: r for r in reference}
+    assert len(reference) >= 9 and "JVASP-1002" in by_jid
+    assert by_jid["JVASP-1002"]["reference"]["kv"] > 0 and by_jid["JVASP-1002"]["reference"]["surf_en"]
+    assert by_jid["JVASP-1002"]["experiment"]["bulk_modulus"] == pytest.approx(99.2)
+    sources = list(tmp_path.glob("chipsff_reference-*.sources.json"))
+    assert len(sources) == 1 and "dft_3d" in json.loads(sources[0].read_text())
+
+
+def test_chipsff_cache_is_rebuilt_when_its_source_changes(tmp_path, monkeypatch):
+    folder = sample_folder_copy(tmp_path / "folder", keep=lambda r: r["jid"] != "JVASP-1002")
+    monkeypatch.setenv("AIMS_DATA_DIR", str(folder))
+    monkeypatch.setenv("AIMS_CACHE_DIR", str(tmp_path / "cache"))
+    without_si = load_dataset("chipsff_reference", verbose=False)
+    sample_folder_copy(tmp_path / "folder2")
+    monkeypatch.setenv("AIMS_DATA_DIR", str(tmp_path / "folder2"))
+    with_si = load_dataset("chipsff_reference", verbose=False)
+    assert len(with_si) == len(without_si) + 1
+    assert "JVASP-1002" not in {r["jid"] for r in without_si}
+
+
+def test_chipsff_reference_with_no_material_is_an_error_and_not_cached(tmp_path, monkeypatch):
+    folder = sample_folder_copy(tmp_path / "folder", keep=lambda r: r["jid"] == "JVASP-19679")  # not CHIPS-FF
+    monkeypatch.setenv("AIMS_DATA_DIR", str(folder))
+    monkeypatch.setenv("AIMS_CACHE_DIR", str(tmp_path / "cache"))
+    with pytest.raises(DatasetError, match="None of the 104 CHIPS-FF materials"):
+        load_dataset("chipsff_reference")
+    assert not list((tmp_path / "cache").glob("chipsff_reference*"))
+
+
+def test_chipsff_reference_needs_its_tables(isolated, records):
+    offline, _ = isolated
+    write_json(offline / "dft_3d.json", records)
+    with pytest.raises(DatasetError, match="needs the leaderboard file .*dft_3d_chipsff_a"):
+        load_dataset("chipsff_reference")
+
+
+# --- the shipped sample ----------------------------------------------------------------------------
+
+
+def test_sample_matches_its_manifest_and_stays_small():
+    import hashlib
+
+    manifest = json.loads((data.SAMPLE_DIR / "manifest.json").read_text())
+    total = 0
+    for rel, entry in manifest["files"].items():
+        payload = (data.SAMPLE_DIR / rel).read_bytes()
+        assert hashlib.sha256(payload).hexdigest() == entry["sha256"], f"{rel} changed: rebuild the sample"
+        total += len(payload)
+    assert total < 5e6
+    shipped = {str(p.relative_to(data.SAMPLE_DIR)) for p in data.SAMPLE_DIR.rglob("*.json.zip")}
+    assert shipped == set(manifest["files"])
+
+
+def test_sample_records_are_plain_and_hold_what_the_lessons_name():
+    records = data.read_records(data.SAMPLE_DIR / "dft_3d.json.zip", ["jid", "atoms"])
+    assert not [k for r in records for k in r if k.startswith("_")]
+    jids = {r["jid"] for r in records}
+    assert {"JVASP-1002", "JVASP-39", "JVASP-816", "JVASP-19679"} <= jids
+    assert len(with_property(records, "Tc_supercon")) >= 100
+    for element in ("Cu", "Li", "Ni", "Si"):
+        assert (data.SAMPLE_DIR / f"mlearn_{element}.json.zip").is_file()
+    entry = data.registry()["sample"]
+    for key in ("title", "version", "source", "license", "citation", "command"):
+        assert entry.get(key), f"the registry's sample entry lacks {key}"
+
+
+def test_sample_gives_the_leaderboard_split(monkeypatch):
+    monkeypatch.delenv("AIMS_DATA_DIR", raising=False)
+    monkeypatch.setenv("AIMS_FAST", "1")
+    records = load_dataset("dft_3d", verbose=False)
+    split = split_records(records, "formation_energy_peratom")
+    table = data.read_benchmark(
+        data.SAMPLE_DIR / "jarvis_leaderboard/AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip"
+    )
+    assert {r["jid"] for r in split["test"]} == set(table["test"])
+    assert split.source.startswith("JARVIS-Leaderboard split")

@@ -124,7 +124,11 @@ def test_damaged_cache_shard_is_dropped(capsys):
 
 def test_dataset_version_offline_and_registry(tmp_path, monkeypatch):
     assert F.dataset_version(None) == "adhoc"
-    assert F.dataset_version("dft_3d").startswith("jdft_3d")
+    monkeypatch.delenv("AIMS_DATA_DIR", raising=False)
+    monkeypatch.setenv("AIMS_FAST", "1")
+    assert F.dataset_version("dft_3d").startswith("offline-")  # the shipped sample
+    monkeypatch.setenv("AIMS_FAST", "0")
+    assert F.dataset_version("dft_3d").startswith("jdft_3d")  # full mode: the release downloaded
     (tmp_path / "dft_3d.json").write_text(json.dumps([SI]))
     monkeypatch.setenv("AIMS_DATA_DIR", str(tmp_path))
     first = F.dataset_version("dft_3d")

@@ -72,7 +72,7 @@ def test_lorentz_berthelot_and_mixed_dimer():
         ff.lj_energy_forces(Atoms("He2", positions=[[0, 0, 0], [0, 0, 3]]))
 
 
-def record(natoms: int = 2, energy: float = -5.0, forces=None, jid="x-1", split=None) -> dict:
+def record(natoms: int = 2, energy: float = -5.0, forces=None, jid="x-1") -> dict:
     rec = {
         "jid": jid,
         "atoms": {
@@ -85,8 +85,6 @@ def record(natoms: int = 2, energy: float = -5.0, forces=None, jid="x-1", split=
         "forces": forces if forces is not None else np.zeros((natoms, 3)).tolist(),
         "stresses": [1.0, 2.0, 3.0, 0.0, 0.0, 0.0],
     }
-    if split:
-        rec["_leaderboard_split"] = {"total_energy": split}
     return rec
 
 
@@ -121,10 +119,11 @@ def test_energy_units_per_atom_and_per_cell():
 
 
 def test_split_follows_leaderboard():
-    recs = [record(2, -5 - 0.01 * k, jid=f"t{k}", split="train") for k in range(20)]
-    recs += [record(2, -5.0, jid=f"s{k}", split="test") for k in range(5)]
+    recs = [record(2, -5 - 0.01 * k, jid=f"t{k}") for k in range(20)]
+    recs += [record(2, -5.0, jid=f"s{k}") for k in range(5)]
     recs += [record(2, -5.0, jid=f"n{k}") for k in range(3)]
-    parts = ff.split_configs(ff.prepare_configs(recs))
+    labels = {f"t{k}": "train" for k in range(20)} | {f"s{k}": "test" for k in range(5)}
+    parts = ff.split_configs(ff.prepare_configs(recs, split_labels=labels))
     assert {c.jid for c in parts["test"]} == {f"s{k}" for k in range(5)}
     assert len(parts["train"]) + len(parts["val"]) == 20
     assert not {c.jid for c in parts["train"]} & {c.jid for c in parts["val"]}

@@ -10,6 +10,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("alignn")
 
+from conftest import write_benchmark  # noqa: E402
+
 from utils import gnn  # noqa: E402
 
 TINY = gnn.GNNConfig(alignn_layers=1, gcn_layers=1, hidden_features=16, embedding_features=16, batch_size=4, epochs=2)
@@ -95,9 +97,11 @@ def test_too_few_values_is_a_clear_error(crystals):
         gnn.property_split(crystals, "optb88vdw_bandgap")
 
 
-def test_property_split_uses_leaderboard_labels_and_subsamples(crystals):
+def test_property_split_uses_leaderboard_labels_and_subsamples(crystals, isolated):
+    table = {"train": {}, "val": {}, "test": {}}
     for i, rec in enumerate(crystals):
-        rec["_leaderboard_split"] = {"formation_energy_peratom": "test" if i < 4 else "val" if i < 8 else "train"}
+        table["test" if i < 4 else "val" if i < 8 else "train"][rec["jid"]] = rec["formation_energy_peratom"]
+    write_benchmark(isolated[0], "AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip", table)
     split = gnn.property_split(crystals, "formation_energy_peratom")
     assert {k: len(v) for k, v in split.items()} == {"train": 12, "val": 4, "test": 4}
     assert {r["jid"] for r in split["test"]} == {f"JVASP-{i}" for i in range(4)}

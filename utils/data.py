@@ -1,32 +1,46 @@
-"""One loader for every dataset of the curriculum, online (jarvis-tools' figshare) or offline.
+"""One loader for every dataset of the curriculum, and the JARVIS-Leaderboard splits.
 
-Rule: if the folder named by env ``AIMS_DATA_DIR`` holds ``<name>.json`` or ``<name>.json.zip`` (a JSON
-list of records in jarvis-tools' schema), that file is used and nothing is downloaded. Otherwise the
-dataset is downloaded once through jarvis-tools' figshare registry into a cache folder (env
-``AIMS_CACHE_DIR``, default ``<repo>/.cache/datasets``): written to a temporary file, validated (the zip
-opens, the JSON parses, records carry the required keys) and only then renamed into place. A damaged
-cache file is reported and fetched again.
+Where the data comes from (``data_source()``):
+
+* ``AIMS_DATA_DIR`` set: that folder, in both modes (it must exist). It holds ``<name>.json`` or
+  ``<name>.json.zip`` (a JSON list of records in jarvis-tools' plain schema) and, optionally, leaderboard
+  benchmark files under ``jarvis_leaderboard/<path below benchmarks/>``.
+* fast mode (``AIMS_FAST=1``) otherwise: the workshop sample shipped in ``data/sample`` (same layout), so
+  nothing is downloaded.
+* full mode otherwise: jarvis-tools' figshare registry, downloaded once into a cache folder (env
+  ``AIMS_CACHE_DIR``, default ``<repo>/.cache/datasets``), and the leaderboard's benchmark files from the
+  jarvis_leaderboard repository at a pinned commit. Every download goes to a temporary file, is validated
+  and only then renamed into place; a damaged cache file is reported and fetched again.
+
+``load_dataset`` never returns other data than asked for, unless the caller says
+``fallback_to_sample=True``: then a failed download is reported and the shipped sample is used instead.
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import itertools
 import json
 import math
+import numbers
 import os
 import random
+import re
 import tempfile
 import warnings
 import zipfile
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TextIO
 
-from .runtime import REPO_ROOT
+from .runtime import REPO_ROOT, is_fast
 
 REGISTRY_PATH = REPO_ROOT / "data" / "datasets.json"
+SAMPLE_DIR = REPO_ROOT / "data" / "sample"
+LEADERBOARD_DIR = "jarvis_leaderboard"  # benchmark files live in <data folder>/jarvis_leaderboard/<path>
 MLEARN_PREFIX = "mlearn_"
 Record = dict[str, Any]
 
@@ -50,16 +64,52 @@ def known_datasets() -> list[str]:
 
 
 def cache_dir() -> Path:
-    """Where downloads are kept (env ``AIMS_CACHE_DIR`` or ``<repo>/.cache/datasets``)."""
+    """Where downloads and built datasets are kept (env ``AIMS_CACHE_DIR`` or ``<repo>/.cache/datasets``)."""
     path = Path(os.environ.get("AIMS_CACHE_DIR", REPO_ROOT / ".cache" / "datasets"))
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        if not os.access(path, os.W_OK):
+            raise PermissionError(f"no write permission for {path}")
+    except OSError as exc:
+        raise DatasetError(
+            f"Cannot write the data cache folder {path} ({exc}). Set AIMS_CACHE_DIR to a writable folder, "
+            "e.g. export AIMS_CACHE_DIR=$HOME/.cache/aims (a read-only checkout cannot hold the cache)."
+        ) from exc
     return path
 
 
 def offline_dir() -> Path | None:
-    """The folder named by ``AIMS_DATA_DIR``, or None when the variable is unset."""
+    """The folder named by ``AIMS_DATA_DIR``, or None when the variable is unset.
+
+    Raises DatasetError when the variable names a folder that does not exist.
+    """
     value = os.environ.get("AIMS_DATA_DIR", "").strip()
-    return Path(value).expanduser() if value else None
+    if not value:
+        return None
+    folder = Path(value).expanduser()
+    if not folder.is_dir():
+        raise DatasetError(
+            f"AIMS_DATA_DIR names {folder}, which is not a folder. Create it and put the data files there, "
+            "or unset AIMS_DATA_DIR (fast mode then uses the shipped sample, full mode downloads)."
+        )
+    return folder
+
+
+def data_folder() -> Path | None:
+    """The folder datasets are read from: ``AIMS_DATA_DIR``, else the shipped sample in fast mode, else None
+    (full mode: download)."""
+    folder = offline_dir()
+    if folder is not None:
+        return folder
+    return SAMPLE_DIR if is_fast() else None
+
+
+def data_source() -> str:
+    """One line saying where ``load_dataset`` reads from now."""
+    folder = data_folder()
+    if folder is None:
+        return "online (jarvis-tools figshare, cached)"
+    return "the shipped workshop sample (data/sample)" if folder == SAMPLE_DIR else f"AIMS_DATA_DIR ({folder})"
 
 
 def _required_keys(name: str) -> list[str]:
@@ -136,16 +186,31 @@ def iter_json_list(stream: TextIO, chunk_size: int = 1 << 20) -> Iterator[Any]:
         skip_space()
 
 
+def _looks_like_zip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return path.suffix == ".zip" or fh.read(4) == b"PK\x03\x04"
+
+
+def _looks_like_html(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        start = fh.read(512).lstrip().lower()
+    return start.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body"))
+
+
 def _open_text(path: Path, label: str) -> TextIO:
     """A text stream of a ``.json`` file or of the first member of a zip archive."""
-    if zipfile.is_zipfile(path):
+    if _looks_like_zip(path):
+        if not zipfile.is_zipfile(path):
+            raise DatasetError(f"{label}: not a valid zip archive (truncated or damaged download?).")
         zf = zipfile.ZipFile(path)
         members = [m for m in zf.namelist() if not m.endswith("/")]
         if not members:
             raise DatasetError(f"{label}: the zip archive is empty.")
         return io.TextIOWrapper(zf.open(members[0]), encoding="utf-8")
-    if path.suffix == ".zip":
-        raise DatasetError(f"{label}: not a valid zip archive (truncated or damaged download?).")
+    if _looks_like_html(path):
+        raise DatasetError(
+            f"{label}: the server sent a web page instead of the data file (a refused or rate-limited download)."
+        )
     return open(path, encoding="utf-8")
 
 
@@ -163,8 +228,8 @@ def iter_records(path: Path, required_keys: list[str], label: str | None = None)
                 check_records([record], required_keys, label, offset=count)
                 count += 1
                 yield record
-    except (zipfile.BadZipFile, EOFError) as exc:
-        raise DatasetError(f"{label}: not a valid zip archive ({exc}).") from exc
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise DatasetError(f"{label}: not a valid zip archive, truncated or damaged ({exc}).") from exc
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise DatasetError(f"{label}: not valid JSON ({exc}).") from exc
     if not count:
@@ -194,14 +259,59 @@ def check_records(records: list[Record], required_keys: list[str], label: str, o
             )
 
 
-def _offline_file(name: str) -> Path | None:
-    folder = offline_dir()
-    if folder is None:
-        return None
-    for candidate in (folder / f"{name}.json", folder / f"{name}.json.zip"):
-        if candidate.is_file():
-            return candidate
+# --------------------------------------------------------------------------------------------------
+# Files in a data folder (AIMS_DATA_DIR or the shipped sample)
+# --------------------------------------------------------------------------------------------------
+
+
+def _folder_label(folder: Path) -> str:
+    return "the shipped sample (data/sample)" if folder == SAMPLE_DIR else f"AIMS_DATA_DIR ({folder})"
+
+
+def _folder_file(name: str, folder: Path) -> Path | None:
+    """``<name>.json`` or ``<name>.json.zip`` in ``folder`` (for ``mlearn_<El>`` also the whole ``mlearn``)."""
+    names = [name] + (["mlearn"] if name.startswith(MLEARN_PREFIX) else [])
+    for stem in names:
+        for candidate in (folder / f"{stem}.json", folder / f"{stem}.json.zip"):
+            if candidate.is_file():
+                return candidate
     return None
+
+
+def _missing_in_folder(name: str, folder: Path) -> DatasetError:
+    if folder == SAMPLE_DIR:
+        held = sorted(p.name.split(".")[0] for p in SAMPLE_DIR.glob("*.json*"))
+        return DatasetError(
+            f"The shipped sample has no {name} (it holds {', '.join(held)}). Run in full mode (unset AIMS_FAST) "
+            f"to download it, or set AIMS_DATA_DIR to a folder holding {name}.json."
+        )
+    return DatasetError(
+        f"No {name}.json or {name}.json.zip in AIMS_DATA_DIR ({folder}). Put the file there (a JSON list of "
+        f"records in jarvis-tools' schema), or unset AIMS_DATA_DIR to use the sample (fast) or download (full)."
+    )
+
+
+def _read_folder(name: str, folder: Path, limit: int | None) -> list[Record]:
+    path = _folder_file(name, folder)
+    if path is None:
+        raise _missing_in_folder(name, folder)
+    label = f"{name} ({path})"
+    if name.startswith(MLEARN_PREFIX) and not path.name.startswith(name):  # the whole mlearn set
+        records = _mlearn_element(read_records(path, ["jid", "atoms"], label), name[len(MLEARN_PREFIX) :])
+        check_records(records, _required_keys(name), label)
+        return records[:limit]
+    return read_records(path, _required_keys(name), label=label, max_records=limit)
+
+
+# --------------------------------------------------------------------------------------------------
+# Downloads
+# --------------------------------------------------------------------------------------------------
+
+RETRY_ADVICE = (
+    "This is often temporary (figshare and GitHub refuse scripted downloads at times): retry later, or put "
+    "the file into a folder and set AIMS_DATA_DIR to it (README, 'Offline')."
+)
+_network_failed: list[str] = []  # the first network failure of this process; later downloads are not tried
 
 
 def _figshare_source(figshare_name: str) -> tuple[str, str]:
@@ -215,38 +325,64 @@ def _figshare_source(figshare_name: str) -> tuple[str, str]:
     return url, tag
 
 
-def download(url: str, dest: Path, required_keys: list[str], label: str) -> None:
-    """Fetch ``url`` into a temporary file beside ``dest``, validate it, then rename it to ``dest``.
+def _temporary_beside(dest: Path) -> Path:
+    """A fresh temporary file in ``dest``'s folder (unique name: two writers never share it)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+    os.close(fd)
+    return Path(name)
 
-    A partial or invalid download never reaches ``dest``.
+
+def write_atomically(dest: Path, text: str) -> None:
+    """Write ``text`` to ``dest`` through a uniquely named temporary file, so no reader sees half a file."""
+    tmp = _temporary_beside(dest)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, dest)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def download(url: str, dest: Path, validate: Callable[[Path], Any], label: str) -> None:
+    """Fetch ``url`` into a temporary file beside ``dest``, ``validate(tmp)`` it, then rename it to ``dest``.
+
+    A partial or invalid download never reaches ``dest``. Raises DatasetError (with advice) on any failure.
     """
     import requests
     from tqdm.auto import tqdm
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    tmp = Path(tmp_name)
+    tmp = _temporary_beside(dest)
     try:
-        with os.fdopen(fd, "wb") as out, requests.get(url, stream=True, timeout=60) as response:
+        with open(tmp, "wb") as out, requests.get(url, stream=True, timeout=60) as response:
             response.raise_for_status()
             total = int(response.headers.get("content-length", 0)) or None
             with tqdm(total=total, unit="B", unit_scale=True, desc=f"Downloading {label}") as bar:
                 for chunk in response.iter_content(chunk_size=1 << 20):
                     out.write(chunk)
                     bar.update(len(chunk))
-        validate_file(tmp, required_keys, label=f"downloaded {label}")
+        try:
+            validate(tmp)
+        except DatasetError as exc:
+            raise DatasetError(f"{exc} {RETRY_ADVICE}") from exc
         os.replace(tmp, dest)
+    except DatasetError:
+        raise
+    except Exception as exc:  # network errors of any kind
+        status = getattr(getattr(exc, "response", None), "status_code", None)
+        if status is None and not _network_failed:  # no answer at all: do not wait on the network again
+            _network_failed.append(f"{type(exc).__name__}: {exc}")
+        error = DatasetError(f"the download of {label} from {url} failed ({exc}). {RETRY_ADVICE}")
+        error.status = status
+        raise error from exc
     finally:
         tmp.unlink(missing_ok=True)
 
 
 def _no_data_message(name: str, reason: str) -> str:
-    folder = offline_dir()
-    where = f"the folder AIMS_DATA_DIR names ({folder})" if folder else "a folder and set AIMS_DATA_DIR to it"
     return (
         f"Could not load dataset {name!r}: {reason}\n"
-        f"To work offline, put {name}.json or {name}.json.zip (a JSON list of records in "
-        f"jarvis-tools' schema) into {where}."
+        f"To work offline, put {name}.json or {name}.json.zip (a JSON list of records in jarvis-tools' "
+        f"schema) into a folder and set AIMS_DATA_DIR to it; fast mode (AIMS_FAST=1) uses the shipped sample."
     )
 
 
@@ -258,37 +394,13 @@ def _read_cache(cached: Path, required: list[str], name: str, limit: int | None)
         return read_records(cached, required, label=f"cached {name}", max_records=limit)
     except DatasetError as exc:
         warnings.warn(f"{exc} Deleting the damaged cache file {cached} and fetching it again.", stacklevel=4)
-        cached.unlink()
+        cached.unlink(missing_ok=True)
         return None
 
 
-def _load_built(name: str, entry: dict[str, Any]) -> list[Record]:
-    """A dataset assembled from several online sources by ``entry["builder"]`` ("module:function"), cached."""
-    import importlib
-
-    required = entry["required_keys"]
-    cached = cache_dir() / f"{name}.json"
-    records = _read_cache(cached, required, name, limit=None)
-    if records is not None:
-        return records
-    module, func = entry["builder"].split(":")
-    try:
-        records = getattr(importlib.import_module(module), func)()
-    except DatasetError:
-        raise
-    except Exception as exc:  # network errors of any kind
-        raise DatasetError(_no_data_message(name, f"building it from its online sources failed ({exc}).")) from exc
-    check_records(records, required, name)
-    partial = cached.with_suffix(".json.part")
-    partial.write_text(json.dumps(records))
-    os.replace(partial, cached)  # never a half-written cache file
-    return records
-
-
-def _load_figshare(name: str, limit: int | None = None) -> list[Record]:
+def _figshare_file(name: str) -> Path:
+    """The cached figshare download of dataset ``name``, downloaded (and validated) first if needed."""
     entry = registry()["datasets"][name]
-    if "builder" in entry:  # assembled from several online sources (e.g. chipsff_reference)
-        return _load_built(name, entry)
     required = entry["required_keys"]
     try:
         url, tag = _figshare_source(entry["figshare_name"])
@@ -297,16 +409,16 @@ def _load_figshare(name: str, limit: int | None = None) -> list[Record]:
     except Exception as exc:  # jarvis-tools missing or broken
         raise DatasetError(_no_data_message(name, f"jarvis-tools could not tell its source ({exc}).")) from exc
     cached = cache_dir() / f"{tag}.zip"
-    records = _read_cache(cached, required, name, limit)
-    if records is not None:
-        return records
+    if _read_cache(cached, required, name, limit=1) is not None:
+        return cached
+    if _network_failed:
+        reason = f"the network failed earlier in this session ({_network_failed[0]})."
+        raise DatasetError(_no_data_message(name, reason))
     try:
-        download(url, cached, required, label=name)
-    except DatasetError:
-        raise
-    except Exception as exc:  # network errors of any kind
-        raise DatasetError(_no_data_message(name, f"the download from {url} failed ({exc}).")) from exc
-    return read_records(cached, required, label=f"cached {name}", max_records=limit)
+        download(url, cached, lambda p: validate_file(p, required, label=f"downloaded {name}"), label=name)
+    except DatasetError as exc:
+        raise DatasetError(_no_data_message(name, str(exc))) from exc
+    return cached
 
 
 def _mlearn_element(records: list[Record], element: str) -> list[Record]:
@@ -326,24 +438,288 @@ def _mlearn_element(records: list[Record], element: str) -> list[Record]:
     return selected
 
 
-def load_dataset(name: str, verbose: bool = True) -> list[Record]:
-    """Records of dataset ``name`` (see ``known_datasets()``), offline file first, else download.
+def _download_or_cache(name: str, limit: int | None) -> list[Record]:
+    if name.startswith(MLEARN_PREFIX):
+        element = name[len(MLEARN_PREFIX) :]
+        parent = read_records(_figshare_file("mlearn"), _required_keys("mlearn"), label="cached mlearn")
+        records = _mlearn_element(parent, element)
+        if not records:
+            raise DatasetError(f"mlearn holds no single-element {element} configurations.")
+        check_records(records, _required_keys(name), name)
+        return records[:limit]
+    return read_records(_figshare_file(name), _required_keys(name), label=f"cached {name}", max_records=limit)
 
-    With ``verbose`` one line says where the records came from. On small machines (Binder) env
-    ``AIMS_MAX_RECORDS=N`` keeps only the first N records, read as a stream, so memory stays small.
+
+def dataset_path(name: str) -> Path:
+    """The file dataset ``name`` is read from now (folder file or cached download; downloads if needed)."""
+    folder = data_folder()
+    if folder is None:
+        return _figshare_file(name)
+    path = _folder_file(name, folder)
+    if path is None:
+        raise _missing_in_folder(name, folder)
+    return path
+
+
+# --------------------------------------------------------------------------------------------------
+# JARVIS-Leaderboard benchmark files
+# --------------------------------------------------------------------------------------------------
+
+
+def _leaderboard_entry() -> dict[str, Any]:
+    return registry()["leaderboard"]
+
+
+def leaderboard_url(path: str) -> str:
+    """Where benchmark file ``path`` (below ``benchmarks/``) lies in the jarvis_leaderboard repository."""
+    entry = _leaderboard_entry()
+    return f"{entry['raw_base']}/{entry['commit']}/jarvis_leaderboard/benchmarks/{path}"
+
+
+def read_benchmark(path: Path, label: str | None = None) -> dict[str, dict[str, Any]]:
+    """A leaderboard benchmark zip: ``{"train": {id: value}, "val": {...}, "test": {...}}`` (parts may be absent).
+
+    Raises DatasetError when the zip does not open or the JSON is not such an object.
+    """
+    label = label or str(path)
+    try:
+        with _open_text(path, label) as stream:
+            table = json.load(stream)
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise DatasetError(f"{label}: not a valid zip archive, truncated or damaged ({exc}).") from exc
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise DatasetError(f"{label}: not valid JSON ({exc}).") from exc
+    parts = set(table) if isinstance(table, dict) else set()
+    if not parts or not parts <= {"train", "val", "test"} or not all(isinstance(v, dict) for v in table.values()):
+        raise DatasetError(f"{label}: expected a JSON object with train/val/test tables of id -> value.")
+    if not any(table.values()):
+        raise DatasetError(f"{label}: every part of the benchmark is empty.")
+    return table
+
+
+def _installed_benchmark(path: str) -> Path | None:
+    """The benchmark file inside an installed ``jarvis_leaderboard`` package, if there is one."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("jarvis_leaderboard")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    candidate = Path(list(spec.submodule_search_locations)[0]) / "benchmarks" / path
+    return candidate if candidate.is_file() else None
+
+
+def leaderboard_table(path: str) -> tuple[dict[str, dict[str, Any]] | None, str]:
+    """Benchmark file ``path`` (below ``jarvis_leaderboard/benchmarks/``, e.g.
+    ``AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip``) and where it came from.
+
+    From the data folder (``AIMS_DATA_DIR`` or the sample) when there is one, else from an installed
+    jarvis_leaderboard package, the cache, or a download at the registry's pinned commit; when the download
+    fails, the sample's copy (which covers the sample's records only) with a printed note. Returns
+    ``(None, reason)`` when no such file is available.
+    """
+    if not re.fullmatch(r"[\w./-]+\.json\.zip", path) or ".." in path:
+        raise DatasetError(f"Not a leaderboard benchmark path: {path!r}.")
+    folder = data_folder()
+    if folder is not None:
+        local = folder / LEADERBOARD_DIR / path
+        if local.is_file():
+            return read_benchmark(local, f"{path} ({_folder_label(folder)})"), _folder_label(folder)
+        return None, f"{_folder_label(folder)} has no {LEADERBOARD_DIR}/{path}"
+    installed = _installed_benchmark(path)
+    if installed is not None:
+        return read_benchmark(installed), "the installed jarvis_leaderboard package"
+    commit = _leaderboard_entry()["commit"]
+    cached = cache_dir() / LEADERBOARD_DIR / commit[:7] / path
+    origin = f"jarvis_leaderboard@{commit[:7]}"
+    if cached.is_file():
+        try:
+            return read_benchmark(cached, f"cached {path}"), origin
+        except DatasetError as exc:
+            warnings.warn(f"{exc} Deleting the damaged cache file {cached} and fetching it again.", stacklevel=2)
+            cached.unlink(missing_ok=True)
+    reason = f"the network failed earlier in this session ({_network_failed[0]})" if _network_failed else ""
+    if not reason:
+        try:
+            download(leaderboard_url(path), cached, read_benchmark, label=Path(path).name)
+            return read_benchmark(cached), origin
+        except DatasetError as exc:
+            if getattr(exc, "status", None) == 404:
+                return None, f"the leaderboard has no benchmark {path}"
+            reason = str(exc)
+    sample = SAMPLE_DIR / LEADERBOARD_DIR / path
+    if sample.is_file():
+        print(
+            f"Leaderboard file {path} not available online ({reason[:200]}); using the shipped sample's copy, "
+            "which covers the sample's records only."
+        )
+        return read_benchmark(sample), "the shipped sample's copy (download failed)"
+    return None, reason
+
+
+def benchmark_path(records: list[Record], prop: str) -> str | None:
+    """The leaderboard benchmark that splits ``records`` for ``prop``: mlearn energies for single-element
+    force-field configurations, ``dft_3d_<prop>`` otherwise; None when there can be none."""
+    if not re.fullmatch(r"[\w-]+", prop):
+        return None
+    if prop in {"total_energy", "energy"}:
+        elements = {el for rec in records for el in rec["atoms"]["elements"]}
+        return f"AI/MLFF/mlearn_{elements.pop()}_energy.json.zip" if len(elements) == 1 else None
+    return f"AI/SinglePropertyPrediction/dft_3d_{prop.replace('-', '_')}.json.zip"  # n-Seebeck -> dft_3d_n_Seebeck
+
+
+def _split_labels(table: dict[str, dict[str, Any]], path: str) -> dict[str, str]:
+    """id -> part of a benchmark table; mlearn ids ``Si-12`` also answer to the record jid ``12``."""
+    labels = {}
+    for part, ids in table.items():
+        for key in ids:
+            labels[str(key)] = part
+            if path.startswith("AI/MLFF/") and "-" in str(key):
+                labels[str(key).split("-", 1)[1]] = part
+    return labels
+
+
+# --------------------------------------------------------------------------------------------------
+# Built datasets: chipsff_reference
+# --------------------------------------------------------------------------------------------------
+
+CHIPSFF_TABLES = ["a", "b", "c", "vol", "kv", "c11", "c44", "form_en", "surf_en", "vac_en"]
+CHIPSFF_SCALARS = ["a", "b", "c", "vol", "kv", "c11", "c44", "form_en"]
+CHIPSFF_EXPERIMENTS = {
+    "bulk_modulus": "dft_3d_bulk_modulus",
+    "cubic_a": "dft_3d_cubic_lattice_param_a",
+    "bandgap": "dft_3d_bandgap",
+}
+
+
+def _flat(table: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    return {k: v for part in table.values() for k, v in part.items()}
+
+
+def reference_records(
+    structures: dict[str, dict[str, Any]],
+    tables: dict[str, dict[str, Any]],
+    experiments: dict[str, dict[str, Any]],
+    jids: Iterable[str],
+) -> list[Record]:
+    """``chipsff_reference`` records: jid, atoms, reference (DFT) and experiment values per material.
+
+    ``tables`` maps a CHIPS-FF property (a, b, c, vol, kv, c11, c44, form_en, surf_en, vac_en) to the
+    leaderboard's {id: value}; surface ids look like ``Surface-JVASP-1002_miller_1_0_0`` and vacancy
+    ids like ``JVASP-39_Al``. Materials without a structure are skipped.
+    """
+    records = []
+    for jid in jids:
+        if jid not in structures:
+            continue
+        ref: dict[str, Any] = {p: tables[p][jid] for p in CHIPSFF_SCALARS if jid in tables.get(p, {})}
+        prefix = f"Surface-{jid}_miller_"
+        ref["surf_en"] = {k[len(prefix) :]: v for k, v in tables.get("surf_en", {}).items() if k.startswith(prefix)}
+        ref["vac_en"] = {k.split("_", 1)[1]: v for k, v in tables.get("vac_en", {}).items() if k.startswith(jid + "_")}
+        exp = {key: t[jid] for key, t in experiments.items() if jid in t}
+        records.append({"jid": jid, "atoms": structures[jid], "reference": ref, "experiment": exp})
+    return records
+
+
+def _file_identity(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _chipsff_sources() -> dict[str, str]:
+    """What a chipsff_reference build reads: the dft_3d file and the leaderboard's origin (its cache key)."""
+    folder = data_folder()
+    entry = _leaderboard_entry()
+    return {
+        "dft_3d": _file_identity(dataset_path("dft_3d")),
+        "leaderboard": _folder_label(folder) if folder is not None else f"jarvis_leaderboard@{entry['commit']}",
+        "tables": ",".join(CHIPSFF_TABLES) + ";" + ",".join(CHIPSFF_EXPERIMENTS.values()),
+    }
+
+
+def build_chipsff_reference() -> list[Record]:
+    """The CHIPS-FF materials with their dft_3d structure (streamed and filtered by jid, never capped by
+    ``AIMS_MAX_RECORDS``), the leaderboard's CHIPS-FF DFT references and the experimental values.
+
+    Raises DatasetError when a reference table is missing or no material has a structure; online, also
+    when fewer than 90 % of the materials have one (a truncated dft_3d).
+    """
+    tables = {}
+    for prop in CHIPSFF_TABLES:
+        path = f"AI/SinglePropertyPrediction/dft_3d_chipsff_{prop}.json.zip"
+        table, origin = leaderboard_table(path)
+        if table is None:
+            raise DatasetError(f"chipsff_reference needs the leaderboard file {path}: {origin}.")
+        tables[prop] = _flat(table)
+    experiments = {}
+    for key, stem in CHIPSFF_EXPERIMENTS.items():
+        table, _ = leaderboard_table(f"ES/SinglePropertyPrediction/{stem}.json.zip")
+        experiments[key] = _flat(table) if table is not None else {}
+    jids = sorted(tables["kv"])
+    wanted = set(jids)
+    path = dataset_path("dft_3d")
+    structures = {
+        rec["jid"]: rec["atoms"] for rec in iter_records(path, _required_keys("dft_3d")) if rec["jid"] in wanted
+    }
+    records = reference_records(structures, tables, experiments, jids)
+    where = f"dft_3d ({path})"
+    if not records:
+        raise DatasetError(f"None of the {len(jids)} CHIPS-FF materials has a structure in {where}.")
+    if data_folder() is None and len(records) < 0.9 * len(jids):
+        raise DatasetError(
+            f"Only {len(records)} of the {len(jids)} CHIPS-FF materials have a structure in {where}: the file "
+            f"looks truncated. Delete it from {cache_dir()} and run again."
+        )
+    return records
+
+
+def _load_built(name: str) -> tuple[list[Record], str]:
+    """chipsff_reference from the cache when its recorded sources are today's, else built and cached."""
+    sources = _chipsff_sources()
+    key = hashlib.sha1(json.dumps(sources, sort_keys=True).encode()).hexdigest()[:12]
+    cached = cache_dir() / f"{name}-{key}.json"
+    required = _required_keys(name)
+    records = _read_cache(cached, required, name, limit=None)
+    if records is None:
+        records = build_chipsff_reference()
+        check_records(records, required, name)
+        write_atomically(cached.with_suffix(".sources.json"), json.dumps(sources, indent=1))
+        write_atomically(cached, json.dumps(records))
+    return records, f"built from dft_3d and the leaderboard tables of {sources['leaderboard']} (cache {cached.name})"
+
+
+# --------------------------------------------------------------------------------------------------
+# The one loader
+# --------------------------------------------------------------------------------------------------
+
+
+def load_dataset(name: str, verbose: bool = True, fallback_to_sample: bool = False) -> list[Record]:
+    """Records of dataset ``name`` (see ``known_datasets()``) from ``data_source()``.
+
+    With ``verbose`` one line says where the records came from. Env ``AIMS_MAX_RECORDS=N`` keeps only the
+    first N records, read as a stream (small machines). With ``fallback_to_sample``, a failed download is
+    reported in one line and the shipped sample is read instead; without it, it raises DatasetError.
 
     >>> records = load_dataset("dft_3d")            # doctest: +SKIP
     >>> records[0]["jid"], records[0]["formation_energy_peratom"]  # doctest: +SKIP
     """
     _check_name(name)
     limit = max_records_from_env()
-    local = _offline_file(name)
-    if local is not None:
-        records = read_records(local, _required_keys(name), label=f"{name} ({local})", max_records=limit)
-        source = f"offline file {local}"
-    else:
-        records = _download_or_cache(name, limit)
-        source = f"jarvis-tools figshare (cache {cache_dir()})"
+    folder = data_folder()
+    try:
+        if "builder" in registry()["datasets"].get(name, {}):
+            records, source = _load_built(name)
+            limit = None
+        elif folder is not None:
+            records, source = _read_folder(name, folder, limit), _folder_label(folder)
+        else:
+            records, source = _download_or_cache(name, limit), f"jarvis-tools figshare (cache {cache_dir()})"
+    except DatasetError as exc:
+        if folder is not None or not fallback_to_sample:
+            raise
+        print(f"{name}: could not be loaded online ({str(exc).splitlines()[0][:300]})")
+        print(f"{name}: continuing on the shipped workshop sample instead; results differ from the full dataset.")
+        os.environ["AIMS_DATA_DIR"] = str(SAMPLE_DIR)  # the leaderboard splits must come from the sample too
+        return load_dataset(name, verbose=verbose)
     if verbose:
         capped = f" (capped by AIMS_MAX_RECORDS={limit})" if limit is not None and len(records) >= limit else ""
         print(f"{name}: {len(records)} records from {source}{capped}")
@@ -360,41 +736,53 @@ def max_records_from_env() -> int | None:
     return int(value)
 
 
-def _download_or_cache(name: str, limit: int | None) -> list[Record]:
-    if name.startswith(MLEARN_PREFIX):
-        element = name[len(MLEARN_PREFIX) :]
-        try:
-            parent = load_dataset("mlearn", verbose=False)
-        except DatasetError as exc:
-            raise DatasetError(_no_data_message(name, str(exc).splitlines()[0])) from exc
-        records = _mlearn_element(parent, element)
-        if not records:
-            raise DatasetError(f"mlearn holds no single-element {element} configurations.")
-        check_records(records, _required_keys(name), name)
-        return records
-    return _load_figshare(name, limit)
+# --------------------------------------------------------------------------------------------------
+# Values, properties and splits
+# --------------------------------------------------------------------------------------------------
 
 
 def is_missing(value: Any) -> bool:
-    """True for jarvis-tools' ``"na"`` placeholder, None, NaN and empty strings."""
+    """True for jarvis-tools' ``"na"`` placeholder, None, empty strings and non-finite numbers (NaN, inf,
+    NumPy's included)."""
     if value is None:
         return True
     if isinstance(value, str):
         return value.strip().lower() in {"", "na", "nan", "none"}
-    if isinstance(value, float):
-        return math.isnan(value)
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        return not math.isfinite(float(value))
     return False
 
 
 def with_property(records: list[Record], prop: str) -> list[Record]:
     """Records whose ``prop`` holds a number (``"na"`` and friends dropped).
 
-    Raises DatasetError for a property no record has.
+    Raises DatasetError for an empty record list or a property no record has.
     """
+    if not records:
+        raise DatasetError(f"No records given, so none has {prop!r}. Load a dataset first (utils.load_dataset).")
     if not any(prop in rec for rec in records):
         keys = sorted({k for rec in records[:50] for k in rec if not k.startswith("_")})
         raise DatasetError(f"Unknown property {prop!r}. Properties in these records: {', '.join(keys)}.")
     return [rec for rec in records if prop in rec and not is_missing(rec[prop])]
+
+
+class Split(dict):
+    """``{"train": [...], "val": [...], "test": [...]}`` plus ``source`` (one line: which split this is) and
+    ``labels`` (jid -> part of the leaderboard benchmark; empty for a random split)."""
+
+    def __init__(self, parts: dict[str, list[Record]], source: str, labels: dict[str, str] | None = None):
+        super().__init__(parts)
+        self.source = source
+        self.labels = labels or {}
+
+
+def _check_fractions(fractions: tuple[float, float, float]) -> None:
+    ok = len(fractions) == 3 and all(isinstance(f, (int, float)) and 0 <= f <= 1 for f in fractions)
+    if not ok or abs(sum(fractions) - 1) > 1e-6 or fractions[0] == 0 or fractions[2] == 0:
+        raise DatasetError(
+            f"fractions must be three numbers (train, val, test) between 0 and 1 that add up to 1, with train "
+            f"and test above 0; found {fractions!r}. Example: (0.8, 0.1, 0.1)."
+        )
 
 
 def split_records(
@@ -403,35 +791,47 @@ def split_records(
     fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
     seed: int = 42,
     min_records: int = 10,
-) -> dict[str, list[Record]]:
+) -> Split:
     """Train/val/test split of the records that have ``prop``.
 
-    Uses the JARVIS-Leaderboard split carried in ``_leaderboard_split[prop]`` when every record has one,
-    else a seeded random split with ``fractions``. Raises DatasetError when fewer than ``min_records``
-    records have a value.
+    The JARVIS-Leaderboard split of ``prop`` when its benchmark file is available (``leaderboard_table``):
+    exactly the benchmark's train/val/test ids, records outside the benchmark left out. Otherwise (no such
+    benchmark, or no record in it) a seeded random split with ``fractions``. ``split.source`` says which.
+    Raises DatasetError when fewer than ``min_records`` records have a value or ``fractions`` is invalid.
     """
+    _check_fractions(fractions)
     usable = with_property(records, prop)
     if len(usable) < min_records:
         raise DatasetError(
             f"Only {len(usable)} records have a value for {prop!r}; a train/val/test split needs at "
             f"least {min_records}. Choose another property or load more data (full mode)."
         )
-    labels = [rec.get("_leaderboard_split", {}).get(prop) for rec in usable]
-    if all(lab in {"train", "val", "test"} for lab in labels) and "test" in labels and "train" in labels:
-        split = {"train": [], "val": [], "test": []}
-        for rec, lab in zip(usable, labels):
-            split[lab].append(rec)
-        return split
+    path = benchmark_path(usable, prop)
+    table, origin = leaderboard_table(path) if path else (None, f"no leaderboard benchmark for {prop}")
+    if table is not None:
+        labels = _split_labels(table, path)
+        parts: dict[str, list[Record]] = {"train": [], "val": [], "test": []}
+        for rec in usable:
+            part = labels.get(str(rec["jid"]))
+            if part is not None:
+                parts[part].append(rec)
+        if parts["train"] and parts["test"]:
+            kept = sum(len(p) for p in parts.values())
+            name = Path(path).name.removesuffix(".json.zip")
+            source = f"JARVIS-Leaderboard split {name} ({kept} of the {len(usable)} records with a value are in it)"
+            return Split(parts, source, {str(r["jid"]): p for p, recs in parts.items() for r in recs})
+        origin = f"no record is in both the train and test sets of {Path(path).name}"
     order = list(range(len(usable)))
     random.Random(seed).shuffle(order)
     n_train = int(round(fractions[0] * len(order)))
     n_val = int(round(fractions[1] * len(order)))
     pick = lambda idx: [usable[i] for i in idx]  # noqa: E731
-    return {
+    parts = {
         "train": pick(order[:n_train]),
         "val": pick(order[n_train : n_train + n_val]),
         "test": pick(order[n_train + n_val :]),
     }
+    return Split(parts, f"seeded random split {fractions} (seed {seed}): {origin}")
 
 
 def to_dataframe(records: list[Record], columns: list[str] | None = None):
@@ -439,6 +839,8 @@ def to_dataframe(records: list[Record], columns: list[str] | None = None):
     import numpy as np
     import pandas as pd
 
+    if not records and columns is None:
+        raise DatasetError("No records given: nothing to put in a table. Load a dataset first (utils.load_dataset).")
     columns = columns or [k for k in records[0] if k != "atoms" and not k.startswith("_")]
     rows = [{c: (np.nan if is_missing(rec.get(c)) else rec.get(c)) for c in columns} for rec in records]
     return pd.DataFrame(rows, columns=columns)

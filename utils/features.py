@@ -199,13 +199,14 @@ def cache_root() -> Path:
 
 
 def dataset_version(name: str | None) -> str:
-    """A short version tag of dataset ``name``: a hash of the offline file when ``AIMS_DATA_DIR`` has one,
-    else the release tag of the registry (e.g. ``jdft_3d-9-24-2025``); ``"adhoc"`` for ``None``."""
+    """A short version tag of dataset ``name``: a hash of the file read from a data folder (``AIMS_DATA_DIR``
+    or the shipped sample), else the release tag of the registry (e.g. ``jdft_3d-9-24-2025``); ``"adhoc"`` for
+    ``None``."""
     if not name:
         return "adhoc"
     from . import data
 
-    folder = data.offline_dir()
+    folder = data.data_folder()
     if folder is not None:
         for candidate in (folder / f"{name}.json", folder / f"{name}.json.zip"):
             if candidate.is_file():

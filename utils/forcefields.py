@@ -256,7 +256,9 @@ def _as_stress(value: Any) -> np.ndarray | None:
     return -KBAR_TO_GPA * arr
 
 
-def prepare_configs(records: Sequence[dict[str, Any]], element: str | None = None) -> list[FFConfig]:
+def prepare_configs(
+    records: Sequence[dict[str, Any]], element: str | None = None, split_labels: dict[str, str] | None = None
+) -> list[FFConfig]:
     """Turn mlearn records into checked ``FFConfig`` objects.
 
     * Energies become eV/atom (per-cell data are divided by N; see ``energy_convention``).
@@ -264,6 +266,8 @@ def prepare_configs(records: Sequence[dict[str, Any]], element: str | None = Non
     * Stresses (if present, 6 Voigt numbers or 3x3 in kbar with VASP's sign, as in ALIGNN's mlearn copy)
       become GPa in ASE's sign convention; a missing or malformed stress becomes None.
     * With ``element`` given, configurations containing anything else are an error.
+    * ``split_labels`` (jid -> "train"/"test", e.g. ``utils.split_records(records, "total_energy").labels``,
+      the JARVIS-Leaderboard mlearn split) sets each configuration's ``split``.
     """
     from .structures import atoms_from_record, to_ase
 
@@ -287,7 +291,7 @@ def prepare_configs(records: Sequence[dict[str, Any]], element: str | None = Non
         energy = float(rec[_energy_key(rec)])
         if convention == "per_cell":
             energy /= len(atoms)
-        split = (rec.get("_leaderboard_split") or {}).get("total_energy")
+        split = (split_labels or {}).get(jid)
         stress = _as_stress(rec.get("stresses", rec.get("stress")))
         configs.append(FFConfig(jid, atoms, energy, forces, stress, split))
     return configs
@@ -674,7 +678,8 @@ def train_alignn_ff(
     """Train ALIGNN-FF on the mlearn data of ``element`` with alignn's own trainer; return the checkpoint folder.
 
     * Data: ``records`` or ``utils.load_dataset(f"mlearn_{element}")``, checked by ``prepare_configs`` and
-      split by ``split_configs`` (JARVIS-Leaderboard test set; ``max_configs`` for a smaller run).
+      split by ``split_configs`` on the JARVIS-Leaderboard split from ``utils.split_records``
+      (``max_configs`` for a smaller run).
     * Training: ``alignn.train_alignn.train_for_folder`` on an ``id_prop.json`` written in ``out_dir``
       (order train, val, test with ``keep_data_order``), config from ``alignn_ff_config(**config_kwargs)``.
       alignn's console output goes to ``out_dir/train.log`` unless ``verbose``.
@@ -687,7 +692,7 @@ def train_alignn_ff(
     """
     from alignn.train_alignn import train_for_folder
 
-    from .data import load_dataset
+    from .data import load_dataset, split_records
 
     name = check_element(element)
     out = Path(out_dir) if out_dir is not None else alignn_ff_dir(element)
@@ -695,7 +700,9 @@ def train_alignn_ff(
         for stale in ("best_model.pt", "current_model.pt", "last_model.pt", "config.json"):
             (out / stale).unlink(missing_ok=True)
     out.mkdir(parents=True, exist_ok=True)
-    configs = prepare_configs(records if records is not None else load_dataset(name), element)
+    records = records if records is not None else load_dataset(name)
+    labels = split_records(records, "total_energy").labels
+    configs = prepare_configs(records, element, split_labels=labels)
     parts = split_configs(configs, max_configs=max_configs, seed=seed)
     with_stress = stress_weight > 0
     data_dir = out / "data"

@@ -32,12 +32,11 @@ from typing import Any
 
 import numpy as np
 
-from .data import DatasetError, is_missing, split_records
+from .data import DatasetError, Split, is_missing, split_records
 from .properties import unit_of
 from .structures import atoms_from_record
 
 Record = dict[str, Any]
-Split = dict[str, list[Record]]
 
 #: Length of alignn's "cgcnn" atom feature vector (``alignn.config.FEATURESET_SIZE``).
 CGCNN_FEATURES = 92
@@ -141,11 +140,11 @@ def property_split(
     if max_structures is None or max_structures >= total:
         return split
     rng = random.Random(seed)
-    out: Split = {}
+    out = {}
     for name, part in split.items():
         n = max(1, round(len(part) * max_structures / total))
         out[name] = rng.sample(part, min(n, len(part)))
-    return out
+    return Split(out, f"{split.source}; a seeded subset of {max_structures} of its {total} records kept")
 
 
 def targets(records: list[Record], prop: str) -> np.ndarray:
