@@ -1,0 +1,207 @@
+"""Files generated from ``pyproject.toml``: the repository's GitHub home and each lesson's dependencies, written once.
+
+    python -m utils.sync            # rewrite what is out of date
+    python -m utils.sync --check    # exit 1 and name the files that are out of date (tests/test_install.py)
+    python -m utils.sync --no-notebooks   # leave notebooks/ alone (while someone else edits them)
+
+``pyproject.toml`` holds the GitHub home (``[project.urls] Repository``), the branch (``[tool.curriculum]``), the
+dependencies of every lesson (``dependencies``, one extra per lesson) and which extra each notebook installs
+(``[tool.curriculum.lessons]``). From them this writes ``requirements.txt`` (every lesson), the Colab and Binder
+badges (README table, README Binder badge, each notebook's badge line), each notebook's Colab cell (its second cell) and
+``CITATION.cff``'s ``repository-code``. A fork changes the Repository line, runs this, and commits the result.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10: pip vendors the same parser
+    from pip._vendor import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+COLAB_SVG = "https://colab.research.google.com/assets/colab-badge.svg"
+BINDER_SVG = "https://mybinder.org/badge_logo.svg"
+# Never installed by a Colab cell: Colab's own kernel and server stack, and the test tools.
+TOOLING = {"jupyterlab", "jupyter", "notebook", "ipykernel", "jupyter-client", "jupyter-server", "tornado"}
+TOOLING |= {"papermill", "pytest", "nbval"}
+
+
+def config() -> dict:
+    """pyproject.toml, parsed."""
+    return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+
+
+def home(cfg: dict | None = None) -> str:
+    """``owner/name`` of the repository on GitHub, from ``[project.urls] Repository``."""
+    url = (cfg or config())["project"]["urls"]["Repository"]
+    match = re.fullmatch(r"https://github\.com/([\w.-]+/[\w.-]+?)(?:\.git)?/?", url)
+    if not match:
+        raise ValueError(f"[project.urls] Repository should be https://github.com/OWNER/NAME, found {url!r}")
+    return match.group(1)
+
+
+def branch(cfg: dict | None = None) -> str:
+    return (cfg or config())["tool"]["curriculum"]["branch"]
+
+
+def lessons(cfg: dict | None = None) -> dict[str, str]:
+    """Notebook stem -> the extra of ``pyproject.toml`` its Colab cell installs."""
+    return dict((cfg or config())["tool"]["curriculum"]["lessons"])
+
+
+def requirement_name(line: str) -> str:
+    return re.split(r"[\s<>=!~;\[]", line.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def lesson_requirements(extra: str, cfg: dict | None = None) -> list[str]:
+    """What the Colab cell of a lesson installs: the common dependencies plus the lesson's extra."""
+    cfg = cfg or config()
+    return list(cfg["project"]["dependencies"]) + list(cfg["project"]["optional-dependencies"][extra])
+
+
+def all_requirements(cfg: dict | None = None) -> list[str]:
+    """Every lesson's requirements once, in pyproject order; one name must have one specifier everywhere."""
+    cfg = cfg or config()
+    seen: dict[str, str] = {}
+    for line in cfg["project"]["dependencies"] + [
+        r for extra in cfg["project"]["optional-dependencies"].values() for r in extra
+    ]:
+        name = requirement_name(line)
+        if seen.setdefault(name, line) != line:
+            raise ValueError(f"pyproject.toml gives {name} two specifiers: {seen[name]!r} and {line!r}")
+    return list(seen.values())
+
+
+def requirements_txt(cfg: dict | None = None) -> str:
+    lines = [
+        "# Generated from pyproject.toml by `python -m utils.sync`: edit pyproject.toml, not this file.",
+        "# What the notebooks import, every lesson. Install torch first, matching your machine (see README);",
+        "# the notebook server and test tools are in requirements-dev.txt. No DGL: alignn's pure-torch model is used.",
+        *all_requirements(cfg),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def colab_url(stem: str, cfg: dict | None = None) -> str:
+    cfg = cfg or config()
+    return f"https://colab.research.google.com/github/{home(cfg)}/blob/{branch(cfg)}/notebooks/{stem}.ipynb"
+
+
+def binder_url(stem: str | None = None, cfg: dict | None = None) -> str:
+    cfg = cfg or config()
+    path = f"notebooks/{stem}.ipynb" if stem else "notebooks"
+    return f"https://mybinder.org/v2/gh/{home(cfg)}/{branch(cfg)}?urlpath=lab/tree/{path}"
+
+
+def colab_badge(stem: str, cfg: dict | None = None) -> str:
+    return f"[![Open In Colab]({COLAB_SVG})]({colab_url(stem, cfg)})"
+
+
+def binder_badge(stem: str | None = None, cfg: dict | None = None) -> str:
+    return f"[![Launch Binder]({BINDER_SVG})]({binder_url(stem, cfg)})"
+
+
+def badge_line(stem: str, cfg: dict | None = None) -> str:
+    """The first line of a notebook's badge paragraph (cell 1). Binder starts in fast mode; it says how to leave it."""
+    return (
+        f"{colab_badge(stem, cfg)} {binder_badge(stem, cfg)} (Binder starts in fast mode, AIMS_FAST=1; "
+        "for full mode run `%env AIMS_FAST=0` before the setup cell)"
+    )
+
+
+def colab_cell(stem: str, cfg: dict | None = None) -> str:
+    """Source of a notebook's Colab cell: the same in every notebook but for the extra it installs."""
+    cfg = cfg or config()
+    extra = lessons(cfg)[stem]
+    name = home(cfg).split("/")[1]
+    return (
+        "# Colab only: fetch the curriculum (utils/ and data/) and install this lesson's extra of pyproject.toml;\n"
+        "# Colab's torch, numpy and Jupyter stay as they are. Generated by `python -m utils.sync`.\n"
+        "import sys\n"
+        "\n"
+        'if "google.colab" in sys.modules:\n'
+        "    import os\n"
+        "    import pathlib\n"
+        "    import urllib.request\n"
+        "    import zipfile\n"
+        "\n"
+        f'    root = pathlib.Path.home() / "{name}-{branch(cfg)}"\n'
+        "    if not root.exists():\n"
+        f'        archive = "https://github.com/{home(cfg)}/archive/refs/heads/{branch(cfg)}.zip"\n'
+        '        urllib.request.urlretrieve(archive, "curriculum.zip")\n'
+        '        zipfile.ZipFile("curriculum.zip").extractall(pathlib.Path.home())\n'
+        '    os.chdir(root / "notebooks")\n'
+        f'    !pip install -q "..[{extra}]"'
+    )
+
+
+COLAB_LINK = re.compile(
+    r"\[!\[Open In Colab\]\([^)]*\)\]\(https://colab\.research\.google\.com/github/[^)]*/notebooks/([\w-]+)\.ipynb\)"
+)
+BINDER_LINK = re.compile(r"\[!\[Launch Binder\]\([^)]*\)\]\(https://mybinder\.org/v2/gh/[^)]*\)")
+
+
+def synced_readme(text: str, cfg: dict) -> str:
+    text = COLAB_LINK.sub(lambda m: colab_badge(m.group(1), cfg), text)
+    return BINDER_LINK.sub(binder_badge(None, cfg), text)  # the README's Binder badge opens notebooks/
+
+
+def synced_citation(text: str, cfg: dict) -> str:
+    return re.sub(r'(?m)^repository-code: ".*"$', f'repository-code: "https://github.com/{home(cfg)}"', text)
+
+
+def _lines(text: str) -> list[str]:
+    return text.splitlines(keepends=True)
+
+
+def synced_notebook(text: str, stem: str, cfg: dict) -> str:
+    nb = json.loads(text)
+    first, colab = nb["cells"][0], nb["cells"][1]
+    lines = _lines("".join(first["source"]))
+    for i, line in enumerate(lines):
+        if line.startswith("[![Open In Colab]"):
+            lines[i] = badge_line(stem, cfg) + ("\n" if line.endswith("\n") else "")
+    first["source"] = lines
+    colab["source"] = _lines(colab_cell(stem, cfg))
+    return json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+
+
+def generated(cfg: dict | None = None) -> dict[Path, str]:
+    """Every generated file -> its content as generated now from pyproject.toml and the current file."""
+    cfg = cfg or config()
+    out = {ROOT / "requirements.txt": requirements_txt(cfg)}
+    for name, fn in (("README.md", synced_readme), ("CITATION.cff", synced_citation)):
+        out[ROOT / name] = fn((ROOT / name).read_text(encoding="utf-8"), cfg)
+    notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    missing = sorted({p.stem for p in notebooks} ^ set(lessons(cfg)))
+    if missing:
+        raise ValueError(f"[tool.curriculum.lessons] of pyproject.toml and notebooks/ differ on: {', '.join(missing)}")
+    for path in notebooks:
+        out[path] = synced_notebook(path.read_text(encoding="utf-8"), path.stem, cfg)
+    return out
+
+
+def out_of_date(cfg: dict | None = None) -> list[Path]:
+    return [p for p, text in generated(cfg).items() if not p.exists() or p.read_text(encoding="utf-8") != text]
+
+
+def main(argv: list[str]) -> int:
+    stale = out_of_date()
+    if "--check" in argv:
+        for path in stale:
+            print(f"out of date: {path.relative_to(ROOT)} (run: python -m utils.sync)")
+        return 1 if stale else 0
+    for path, text in generated().items():
+        if path in stale and not ("--no-notebooks" in argv and path.suffix == ".ipynb"):
+            path.write_text(text, encoding="utf-8")
+            print(f"wrote {path.relative_to(ROOT)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
