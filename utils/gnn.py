@@ -298,10 +298,7 @@ def build_split_graphs(
 
 
 def predict(model, dataset: GraphDataset, device: str = "cpu", batch_size: int = 64, bf16: bool = False) -> np.ndarray:
-    """Predictions of ``model`` for every item of ``dataset`` (in order), as a float array.
-
-    ``bf16``: run the model under bfloat16 autocast (mixed precision; for GPUs that support it).
-    """
+    """Predictions of ``model`` for ``dataset`` (in order); ``bf16``: under bfloat16 autocast (GPUs with bf16)."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -328,11 +325,8 @@ def save_checkpoint(model, cfg: GNNConfig, path: Path, prop: str = "", extra: di
 
 
 def load_checkpoint(path: Path, device: str = "cpu"):
-    """``(model, cfg, info)`` from a :func:`save_checkpoint` file; the model is in eval mode.
-
-    Read with ``torch.load(weights_only=True)``: a file holding anything but tensors, numbers, strings,
-    lists and dicts (e.g. a crafted pickle that would run code) is refused with a GNNError.
-    """
+    """``(model, cfg, info)`` from a :func:`save_checkpoint` file, the model in eval mode. Read with
+    ``weights_only=True``: a file with more than tensors, numbers, strings, lists and dicts is refused."""
     import pickle
 
     import torch
@@ -360,10 +354,8 @@ def predict_poscar(model, poscar: str, cfg: GNNConfig, device: str = "cpu") -> f
     return float(predict(model, GraphDataset([(g, lg)], np.zeros(1), [title], ""), device, batch_size=1)[0])
 
 
-def write_leaderboard_csv(
-    ids: list[str], predictions, out_dir: Path, prop: str, dataset: str = "dft_3d", zipped: bool = True
-) -> Path:
-    """Write ``id,prediction`` rows as the JARVIS-Leaderboard file of ``prop`` (zipped by default), e.g.
+def write_leaderboard_csv(ids: list[str], predictions, out_dir: Path, prop: str, dataset: str = "dft_3d") -> Path:
+    """Write ``id,prediction`` rows as the zipped JARVIS-Leaderboard file of ``prop``, e.g.
     ``AI-SinglePropertyPrediction-formation_energy_peratom-dft_3d-test-mae.csv.zip``.
 
     Raises GNNError when ids and predictions differ in length, an id repeats or a prediction is not finite.
@@ -378,15 +370,10 @@ def write_leaderboard_csv(
         raise GNNError("Some predictions are NaN or infinite; check the model before writing the file.")
     name = f"AI-SinglePropertyPrediction-{prop}-{dataset}-test-mae.csv"
     text = "id,prediction\n" + "".join(f"{i},{p:.6f}\n" for i, p in zip(ids, predictions))
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / (name + ".zip" if zipped else name)
-    if zipped:
-        with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-            zf.writestr(name, text)
-    else:
-        path.write_text(text)
-    return path
+    Path(out_dir).mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(Path(out_dir) / f"{name}.zip", "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(name, text)
+    return Path(out_dir) / f"{name}.zip"
 
 
 def alignn_training_config(cfg: GNNConfig, n_train: int, n_val: int, n_test: int, out_dir: Path) -> dict[str, Any]:
