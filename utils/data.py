@@ -684,7 +684,7 @@ def _load_built(name: str) -> tuple[list[Record], str]:
         check_records(records, required, name)
         write_atomically(cached.with_suffix(".sources.json"), json.dumps(sources, indent=1))
         write_atomically(cached, json.dumps(records))
-    return records, f"built from dft_3d and the leaderboard tables of {sources['leaderboard']} (cache {cached.name})"
+    return records, f"dft_3d joined with the leaderboard tables of {sources['leaderboard']} (cache {cached.name})"
 
 
 # --------------------------------------------------------------------------------------------------
