@@ -286,6 +286,35 @@ def clear_cache(kind: str | None = None) -> None:
 # many structures
 
 
+def _compute_missing(records, keys, todo, kind, featurizer, store, folder, progress) -> dict[str, str]:
+    """Featurize ``records[i]`` for i in ``todo`` into ``store`` (and cache shards); return {jid: failure}."""
+    failures: dict[str, str] = {}
+    new_keys: list[str] = []
+    new_rows: list[np.ndarray] = []
+    iterator: Iterable[int] = todo
+    if progress and todo:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(todo, desc=f"{kind} features", unit="structure")
+    try:
+        for i in iterator:
+            try:
+                row = featurizer(records[i], kind)
+            except Exception as exc:  # one bad structure must not stop the others
+                failures[keys[i].split("|", 1)[0]] = f"{type(exc).__name__}: {exc}"
+                continue
+            store[keys[i]] = row
+            new_keys.append(keys[i])
+            new_rows.append(row)
+            if folder is not None and len(new_keys) >= 5000:  # save progress on long runs
+                _write_shard(folder, new_keys, new_rows)
+                new_keys, new_rows = [], []
+    finally:
+        if folder is not None:
+            _write_shard(folder, new_keys, new_rows)
+    return failures
+
+
 def compute_features(
     records: Sequence[Record],
     kind: str = "cfid_fast",
@@ -310,31 +339,7 @@ def compute_features(
     folder = _cache_folder(kind, dataset, version or dataset_version(dataset)) if use_cache else None
     store = _read_cache(folder) if folder is not None else {}
     todo = [i for i, key in enumerate(keys) if key not in store]
-    failures: dict[str, str] = {}
-    new_keys: list[str] = []
-    new_rows: list[np.ndarray] = []
-    iterator: Iterable[int] = todo
-    if progress and todo:
-        from tqdm.auto import tqdm
-
-        iterator = tqdm(todo, desc=f"{kind} features", unit="structure")
-    try:
-        for i in iterator:
-            jid = keys[i].split("|", 1)[0]
-            try:
-                row = featurizer(records[i], kind)
-            except Exception as exc:  # one bad structure must not stop the others
-                failures[jid] = f"{type(exc).__name__}: {exc}"
-                continue
-            store[keys[i]] = row
-            new_keys.append(keys[i])
-            new_rows.append(row)
-            if folder is not None and len(new_keys) >= 5000:  # save progress on long runs
-                _write_shard(folder, new_keys, new_rows)
-                new_keys, new_rows = [], []
-    finally:
-        if folder is not None:
-            _write_shard(folder, new_keys, new_rows)
+    failures = _compute_missing(records, keys, todo, kind, featurizer, store, folder, progress)
     kept = [i for i, key in enumerate(keys) if key in store]
     X = np.stack([np.asarray(store[keys[i]], dtype=np.float64) for i in kept]) if kept else np.zeros((0, len(names)))
     fs = FeatureSet(
