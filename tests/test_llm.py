@@ -310,11 +310,6 @@ def test_structure_matcher_rejects_a_different_lattice():
     assert llm.lattice_errors(squashed, truth) == pytest.approx(((5.0 - 3.3) / 3, 0.0))
 
 
-def test_lattice_baseline():
-    train = [cubic(["Nb"], [[0, 0, 0]], 3.0), cubic(["Nb"], [[0, 0, 0]], 5.0)]
-    assert llm.mean_lattice_baseline(train, [cubic(["Nb"], [[0, 0, 0]], 4.5)]) == pytest.approx((0.5, 0.0))
-
-
 def test_evaluate_needs_one_truth_per_structure():
     with pytest.raises(ValueError, match="one truth per generated structure"):
         llm.evaluate_generated([(None, "empty")], [])

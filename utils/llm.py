@@ -449,13 +449,3 @@ def evaluate_generated(parsed: list[tuple[Any, str]], truths: list) -> tuple[Any
         "angle_mae": over_parsed("angle_mae", "mean"),
     }
     return table, summary
-
-
-def mean_lattice_baseline(train_atoms: list, test_atoms: list) -> tuple[float, float]:
-    """Lattice MAE (Å) and angle MAE (degrees) of always answering the training set's mean a, b, c and
-    angles: the "MAD baseline" of the lattice-parameter error."""
-    abc = np.mean([a.lattice.abc for a in train_atoms], axis=0)
-    ang = np.mean([a.lattice.angles for a in train_atoms], axis=0)
-    da = np.mean([np.abs(np.subtract(a.lattice.abc, abc)).mean() for a in test_atoms])
-    dg = np.mean([np.abs(np.subtract(a.lattice.angles, ang)).mean() for a in test_atoms])
-    return float(da), float(dg)
