@@ -27,7 +27,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -385,3 +385,23 @@ def align(records: Sequence[Record], jids: Sequence[str], prop: str) -> np.ndarr
     if missing:
         raise FeatureError(f"{len(missing)} ids are not among the records (e.g. {missing[0]}); pass the same records.")
     return np.array([float(by_id[j][prop]) for j in jids])
+
+
+@dataclass
+class SplitData:
+    """Feature matrix, target and ids of one part (train, val or test) of a split."""
+
+    X: np.ndarray
+    y: np.ndarray
+    jids: list[str]
+
+
+def featurize_split(
+    split: Mapping[str, Sequence[Record]], prop: str, kind: str = "cfid_fast", dataset: str | None = "dft_3d", **kwargs
+) -> dict[str, SplitData]:
+    """``{"train"|"val"|"test": SplitData}`` for a split from ``utils.split_records`` (failed structures dropped)."""
+    out = {}
+    for part, records in split.items():
+        fs = compute_features(records, kind=kind, dataset=dataset, **kwargs)
+        out[part] = SplitData(fs.X, align(records, fs.jids, prop), fs.jids)
+    return out

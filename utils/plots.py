@@ -116,3 +116,16 @@ def loss_curves(history: Mapping[str, Sequence[float]], ylabel: str, title: str 
     ax.set_title(title)
     ax.legend()
     return ax
+
+
+def parity_grid(predictions: dict[str, np.ndarray], y_true: np.ndarray, unit: str, ncols: int = 3):
+    """One parity plot per model, in a grid; returns the figure."""
+    names = list(predictions)
+    nrows = int(np.ceil(len(names) / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 4 * nrows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        parity_plot(y_true, predictions[name], unit=unit, title=name, ax=ax)
+    for ax in list(axes.flat)[len(names) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
