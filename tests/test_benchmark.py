@@ -15,6 +15,8 @@ from ase.units import GPa
 
 from utils import benchmark as bm
 from utils import data
+from utils import forcefields as ff
+from utils import simulation as sim
 
 
 def ase_reference_bulk_modulus(element: str, a0: float) -> float:
@@ -32,21 +34,21 @@ def ase_reference_bulk_modulus(element: str, a0: float) -> float:
 @pytest.mark.parametrize("element, a_start", [("Cu", 3.70), ("Al", 4.10)])
 def test_emt_bulk_modulus_matches_ase_eos_and_elastic_constants(element: str, a_start: float) -> None:
     calc = EMT()
-    relaxed = bm.relax(bulk(element, "fcc", a=a_start), calc, fmax=1e-4)
+    relaxed = sim.relax(bulk(element, "fcc", a=a_start), calc, fmax=1e-4)
     assert relaxed.converged
     a0 = (4 * relaxed.atoms.get_volume()) ** (1 / 3)
     reference = ase_reference_bulk_modulus(element, a0)
-    eos = bm.eos_scan(relaxed.atoms, calc)
+    eos = sim.eos_scan(relaxed.atoms, calc)
     assert eos.ok, eos.note
     assert eos.bulk_modulus == pytest.approx(reference, rel=0.02)
-    conventional = bm.relax(bm.conventional_cell(relaxed.atoms), calc, fmax=1e-4).atoms
+    conventional = sim.relax(bm.conventional_cell(relaxed.atoms), calc, fmax=1e-4).atoms
     c = bm.cubic_constants(bm.elastic_tensor(conventional, calc, cubic=True))
     assert (c["c11"] + 2 * c["c12"]) / 3 == pytest.approx(eos.bulk_modulus, rel=0.10)
 
 
 def test_full_and_cubic_elastic_tensors_agree() -> None:
     calc = EMT()
-    cell = bm.relax(bulk("Cu", "fcc", a=3.6, cubic=True), calc, fmax=1e-4).atoms
+    cell = sim.relax(bulk("Cu", "fcc", a=3.6, cubic=True), calc, fmax=1e-4).atoms
     full = bm.elastic_tensor(cell, calc)
     cubic = bm.elastic_tensor(cell, calc, cubic=True)
     assert np.allclose(full, cubic, atol=1.0)
@@ -66,10 +68,10 @@ class RoughEMT(EMT):
 
 
 def test_modulus_vs_strain_separates_smooth_from_rough_models() -> None:
-    cell = bm.relax(bulk("Cu", "fcc", a=3.6, cubic=True), EMT(), fmax=1e-4).atoms
+    cell = sim.relax(bulk("Cu", "fcc", a=3.6, cubic=True), EMT(), fmax=1e-4).atoms
     smooth = bm.modulus_vs_strain(cell, EMT())
     assert smooth["spread_pct"] < 1.0
-    assert np.mean(smooth["moduli"]) == pytest.approx(bm.eos_scan(cell, EMT()).bulk_modulus, rel=0.02)
+    assert np.mean(smooth["moduli"]) == pytest.approx(sim.eos_scan(cell, EMT()).bulk_modulus, rel=0.02)
     rough = bm.modulus_vs_strain(cell, RoughEMT())
     assert rough["spread_pct"] > bm.ROUGH_SPREAD_PCT
     flags = bm.flags_for([], {"smoothness": rough})
@@ -87,25 +89,9 @@ def test_negative_defect_and_surface_energies_are_flagged() -> None:
     assert "vacancy energy (Si)" in flags[0] and "surface energy (1_0_0)" in flags[1]
 
 
-def test_strain_keeps_fractional_coordinates() -> None:
-    atoms = bulk("Si", "diamond", a=5.43)
-    out = bm.strained(atoms, bm.voigt_strain(3, 0.01) + 0.02 * np.eye(3))
-    assert np.allclose(out.get_scaled_positions(), atoms.get_scaled_positions())
-    assert out.get_volume() == pytest.approx(atoms.get_volume() * 1.02**3, rel=1e-3)
-    with pytest.raises(ValueError, match="3x3"):
-        bm.strained(atoms, np.zeros(6))
-
-
-def test_fit_eos_flags_an_off_centre_range() -> None:
-    v = np.linspace(10, 12, 7)
-    e = 0.5 * (v - 9.0) ** 2  # minimum at 9, outside the scanned volumes
-    result = bm.fit_eos(v, e, n_atoms=1)
-    assert not result.ok and "outside" in result.note
-
-
 def test_surface_energy_of_emt_al_is_positive_and_ordered() -> None:
     calc = EMT()
-    conv = bm.relax(bulk("Al", "fcc", a=4.05, cubic=True), calc, fmax=1e-4).atoms
+    conv = sim.relax(bulk("Al", "fcc", a=4.05, cubic=True), calc, fmax=1e-4).atoms
     e_bulk = bm.energy_of(conv, calc) / len(conv)
     g100 = bm.surface_energy(conv, calc, (1, 0, 0), e_bulk, min_thickness=8, relax_steps=0)
     g111 = bm.surface_energy(conv, calc, (1, 1, 1), e_bulk, min_thickness=8, relax_steps=0)
@@ -122,7 +108,7 @@ def test_si_slab_keeps_the_one_dangling_bond_termination() -> None:
 
 def test_vacancy_formation_energy_emt_cu() -> None:
     calc = EMT()
-    relaxed = bm.relax(bulk("Cu", "fcc", a=3.6, cubic=True), calc, fmax=1e-4)
+    relaxed = sim.relax(bulk("Cu", "fcc", a=3.6, cubic=True), calc, fmax=1e-4)
     mu = relaxed.energy / len(relaxed.atoms)
     e_vac = bm.vacancy_formation_energy(relaxed.atoms, calc, "Cu", mu, min_length=7.0)
     assert 0.9 < e_vac < 1.3  # EMT Cu vacancy ~1.1 eV (experiment 1.28 eV)
@@ -210,25 +196,30 @@ def test_reference_records_builder() -> None:
     json.dumps(recs)
 
 
-def test_alignn_ff_entry_is_unavailable_without_checkpoint_and_trained_once(monkeypatch, tmp_path) -> None:
-    from utils import forcefields
-
-    monkeypatch.setattr(forcefields, "alignn_ff_dir", lambda element: tmp_path / element)
+def test_alignn_ff_entry_trains_its_own_checkpoint_not_notebook_05s(monkeypatch, tmp_path) -> None:
+    monkeypatch.setattr(bm, "alignn_ff_folder", lambda element="Si": tmp_path / element)
     monkeypatch.setattr(bm.CALCULATORS["ALIGNN-FF"], "_instance", None)
-    with pytest.raises(bm.CalculatorUnavailable, match="Run notebook 05"):
+    with pytest.raises(bm.CalculatorUnavailable, match="ensure_alignn_ff"):
+        bm.get_calculator("ALIGNN-FF")
+    (tmp_path / "Si").mkdir()
+    (tmp_path / "Si" / "best_model.pt").write_bytes(b"no marker: an unfinished training")
+    with pytest.raises(bm.CalculatorUnavailable, match="no completed"):
         bm.get_calculator("ALIGNN-FF")
 
     trained = []
 
-    def fake_training(element, model_dir, epochs, max_configs):
-        trained.append((element, epochs))
-        model_dir.mkdir(parents=True)
-        (model_dir / "best_model.pt").write_bytes(b"checkpoint")
+    def fake_training(element, folder, epochs, max_configs):
+        trained.append((element, folder, epochs))
+        (folder / ff.MARKER).write_text("{}")
+        return folder
 
-    monkeypatch.setattr(forcefields, "train_alignn_ff", fake_training)
+    monkeypatch.setattr(ff, "train_alignn_ff", fake_training)
     assert bm.ensure_alignn_ff("Si", epochs=3) == tmp_path / "Si"
-    assert bm.ensure_alignn_ff("Si", epochs=3) == tmp_path / "Si"  # the checkpoint is reused
-    assert trained == [("Si", 3)]
+    assert trained == [("Si", tmp_path / "Si", 3)]
     built = []
-    monkeypatch.setattr(forcefields, "alignn_ff_calculator", lambda folder: built.append(folder) or "calculator")
+    monkeypatch.setattr(ff, "alignn_ff_calculator", lambda folder: built.append(folder) or "calculator")
     assert bm.get_calculator("ALIGNN-FF") == "calculator" and built == [tmp_path / "Si"]
+
+
+def test_alignn_ff_folder_belongs_to_notebook_06() -> None:
+    assert bm.alignn_ff_folder("Si").parent.name == "06_chipsff"

@@ -1,75 +1,22 @@
-"""Tests of utils.forcefields: Lennard-Jones, mixing, data checks, the GNN potential, the ALIGNN-FF calculator."""
+"""Tests of utils.forcefields: mlearn data checks, the ALIGNN-FF driver (checkpoint marker) and calculator guards.
+
+The Lennard-Jones potential and the GNN potential are taught in notebook 05 and checked there by assert cells.
+"""
 
 from __future__ import annotations
 
+import json
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
 from ase import Atoms
 from ase.build import bulk
-from ase.calculators.lj import LennardJones
 
+from utils import data
 from utils import forcefields as ff
-
-AR = ff.LJ_PARAMETERS["Ar"]  # (epsilon eV, sigma Å)
-
-
-def ar_cluster(seed: int = 0) -> Atoms:
-    rng = np.random.default_rng(seed)
-    grid = np.array([[i, j, k] for i in range(2) for j in range(2) for k in range(2)], float) * 3.8
-    return Atoms("Ar8", positions=grid + rng.normal(0, 0.1, grid.shape), pbc=False)
-
-
-def test_lj_pair_minimum_and_parts():
-    eps, sigma = AR
-    r_min = 2 ** (1 / 6) * sigma
-    out = ff.lj_pair(np.array([r_min]), eps, sigma)
-    assert out["energy"][0] == pytest.approx(-eps)
-    assert out["force"][0] == pytest.approx(0.0, abs=1e-12)
-    assert out["repulsive"][0] + out["attractive"][0] == pytest.approx(out["energy"][0])
-    assert ff.lj_pair(sigma, eps, sigma)["energy"] == pytest.approx(0.0, abs=1e-15)
-    with pytest.raises(ff.ForceFieldError):
-        ff.lj_pair(0.0, eps, sigma)
-
-
-def test_lj_analytic_matches_autograd_and_ase_cluster():
-    atoms = ar_cluster()
-    e, f = ff.lj_energy_forces(atoms, cutoff=12.0)
-    e_ag, f_ag = ff.lj_energy_forces_autograd(atoms, cutoff=12.0)
-    assert e == pytest.approx(e_ag, rel=1e-12)
-    np.testing.assert_allclose(f, f_ag, atol=1e-12)
-    assert np.abs(f.sum(axis=0)).max() < 1e-12  # Newton's third law
-    ref = atoms.copy()
-    ref.calc = LennardJones(epsilon=AR[0], sigma=AR[1], rc=12.0)
-    np.testing.assert_allclose(f, ref.get_forces(), atol=1e-10)
-    # ASE shifts every pair energy by -V(rc): equal only with shift=True
-    e_shift, _ = ff.lj_energy_forces(atoms, cutoff=12.0, shift=True)
-    assert e_shift == pytest.approx(ref.get_potential_energy(), rel=1e-10)
-    assert abs(e - ref.get_potential_energy()) > 1e-6
-
-
-def test_lj_periodic_matches_ase():
-    atoms = bulk("Ar", "fcc", a=5.26) * (2, 2, 2)
-    atoms.rattle(0.05, seed=3)
-    e, f = ff.lj_energy_forces(atoms, cutoff=8.0, shift=True)
-    atoms.calc = LennardJones(epsilon=AR[0], sigma=AR[1], rc=8.0)
-    assert e == pytest.approx(atoms.get_potential_energy(), rel=1e-10)
-    np.testing.assert_allclose(f, atoms.get_forces(), atol=1e-10)
-
-
-def test_lorentz_berthelot_and_mixed_dimer():
-    (eps_ne, sig_ne), (eps_ar, sig_ar) = ff.LJ_PARAMETERS["Ne"], ff.LJ_PARAMETERS["Ar"]
-    sig, eps = ff.lorentz_berthelot(sig_ne, eps_ne, sig_ar, eps_ar)
-    assert sig == pytest.approx(0.5 * (2.74 + 3.40))
-    assert eps == pytest.approx(np.sqrt(0.0031 * 0.0104))
-    assert ff.lorentz_berthelot(sig_ar, eps_ar, sig_ar, eps_ar) == pytest.approx((sig_ar, eps_ar))
-    dimer = Atoms("NeAr", positions=[[0, 0, 0], [0, 0, 3.3]], pbc=False)
-    energy, forces = ff.lj_energy_forces(dimer, cutoff=20.0)
-    assert energy == pytest.approx(ff.lj_pair(3.3, eps, sig)["energy"])
-    assert forces[1, 2] == pytest.approx(ff.lj_pair(3.3, eps, sig)["force"])
-    with pytest.raises(ff.ForceFieldError, match="No Lennard-Jones parameters for He"):
-        ff.lj_energy_forces(Atoms("He2", positions=[[0, 0, 0], [0, 0, 3]]))
+from utils import simulation as sim
 
 
 def record(natoms: int = 2, energy: float = -5.0, forces=None, jid="x-1") -> dict:
@@ -101,6 +48,7 @@ def test_unknown_element_is_a_clear_error():
         ff.check_element("Fe")
     with pytest.raises(ff.ForceFieldError):
         ff.alignn_ff_dir("si")
+    assert ff.alignn_ff_dir("Si", lesson="06_chipsff") != ff.alignn_ff_dir("Si")  # each lesson its own folder
     assert ff.check_element("Si") == "mlearn_Si"
     with pytest.raises(ff.ForceFieldError, match="expected only Cu"):
         ff.prepare_configs([record()], element="Cu")
@@ -129,42 +77,6 @@ def test_split_follows_leaderboard():
     assert not {c.jid for c in parts["train"]} & {c.jid for c in parts["val"]}
 
 
-def test_gnn_forces_are_negative_gradient():
-    import torch
-
-    torch.manual_seed(0)
-    atoms = bulk("Si", "diamond", a=5.43)
-    atoms.rattle(0.05, seed=1)
-    cfg = ff.FFConfig("x", atoms, -5.0, np.zeros((2, 3)))
-    model = ff.build_gnn(cutoff=4.0, hidden=16, layers=2, n_rbf=8).double()
-    model.eval()
-
-    def energy(a):
-        data = ff.graph_data(ff.FFConfig("x", a, -5.0, np.zeros((len(a), 3))), model.cutoff)
-        batch = ff.collate([data])
-        batch["positions"], batch["offsets"] = batch["positions"].double(), batch["offsets"].double()
-        e, f = model(batch)
-        return float(e[0].detach()), f.detach().numpy()
-
-    e0, f0 = energy(cfg.atoms)
-    h = 1e-5
-    moved = atoms.copy()
-    moved.positions[0, 0] += h
-    e1, _ = energy(moved)
-    assert -(e1 - e0) / h == pytest.approx(f0[0, 0], rel=1e-3, abs=1e-6)
-    shifted = atoms.copy()
-    shifted.positions += 0.3
-    assert energy(shifted)[0] == pytest.approx(e0, abs=1e-8)  # translation invariant
-    src, dst, off = ff.radius_graph(Atoms("Si", cell=np.eye(3) * 2.5, pbc=True), 3.0)
-    assert len(src) == 6 and np.allclose(np.linalg.norm(off, axis=1), 2.5)  # a 1-atom cell sees its images
-
-
-def test_rdf_first_peak_fcc():
-    atoms = bulk("Cu", "fcc", a=3.6, cubic=True) * (2, 2, 2)
-    r, g = ff.rdf(atoms, rmax=4.0, nbins=80)
-    assert r[np.argmax(g)] == pytest.approx(3.6 / np.sqrt(2), abs=0.05)
-
-
 @pytest.fixture(scope="module")
 def tiny_alignn_ff(tmp_path_factory):
     """An untrained (but real) alignn_atomwise_pure checkpoint folder; no data, no network."""
@@ -178,14 +90,15 @@ def tiny_alignn_ff(tmp_path_factory):
 
 def test_alignn_calculator_handles_one_atom_cell(tiny_alignn_ff):
     folder, name = tiny_alignn_ff
-    calc = ff.alignn_ff_calculator(folder, model_filename=name)
+    with pytest.warns(UserWarning, match="does not say which elements"):
+        calc = ff.alignn_ff_calculator(folder, model_filename=name)
     one = Atoms("Si", cell=np.eye(3) * 2.6, pbc=True)
     one.calc = calc
     assert one.get_forces().shape == (1, 3)
     assert np.isfinite(one.get_potential_energy())
     assert one.get_stress().shape == (6,)
-    relaxed = ff.relax(one, calc, steps=3)  # FrechetCellFilter on a 1-atom cell must not fail
-    assert len(relaxed) == 1
+    relaxed = sim.relax(one, calc, steps=3, optimizer="FIRE")  # FrechetCellFilter on a 1-atom cell must not fail
+    assert len(relaxed.atoms) == 1
     two = bulk("Si", "diamond", a=5.43)
     two.calc = calc
     assert two.get_forces().shape == (2, 3)
@@ -196,38 +109,73 @@ def test_alignn_calculator_missing_checkpoint(tmp_path):
         ff.alignn_ff_calculator(tmp_path)
 
 
-def test_rdf_of_frames_is_the_average_and_benchmark_shares_it():
-    from utils import benchmark
+def test_alignn_calculator_refuses_elements_outside_its_training_set(tiny_alignn_ff, tmp_path):
+    folder, name = tiny_alignn_ff
+    (folder / "ffinfo.json").write_text(json.dumps({"element": "Si", "elements": ["Si"]}))
+    try:
+        calc = ff.alignn_ff_calculator(folder, model_filename=name)
+        si = bulk("Si", "diamond", a=5.43)
+        si.calc = calc
+        assert np.isfinite(si.get_potential_energy())
+        cu = bulk("Cu", "fcc", a=3.6)
+        cu.calc = calc
+        with pytest.raises(ff.ForceFieldError, match="trained on Si only.*contains Cu"):
+            cu.get_potential_energy()
+    finally:
+        (folder / "ffinfo.json").unlink()
 
-    a, b = bulk("Cu", cubic=True).repeat(2), bulk("Cu", a=3.8, cubic=True).repeat(2)
-    r, g_a = ff.rdf(a, rmax=4.0, nbins=40)
-    _, g_b = ff.rdf(b, rmax=4.0, nbins=40)
-    _, g_ab = benchmark.rdf([a, b], r_max=4.0, n_bins=40)
-    assert np.allclose(g_ab, 0.5 * (g_a + g_b))
-    with pytest.raises(ff.ForceFieldError, match="non-empty sequence"):
-        ff.rdf([], rmax=4.0)
+
+def test_non_finite_energy_neither_flips_the_units_nor_survives():
+    per_atom = [record(2, -5.40, jid="a"), record(4, -5.30, jid="b"), record(3, -5.35, jid="c")]
+    broken = per_atom + [record(4, float("nan"), jid="bad"), record(3, float("inf"), jid="bad2")]
+    assert ff.energy_convention(broken) == "per_atom"
+    per_cell = [record(2, -10.80), record(4, -21.20), record(3, -16.05), record(4, float("nan"))]
+    assert ff.energy_convention(per_cell) == "per_cell"
+    with pytest.warns(UserWarning, match=r"Dropped 2 of 5 .*bad, bad2"):
+        configs = ff.prepare_configs(broken)
+    np.testing.assert_allclose([c.energy_per_atom for c in configs], [-5.40, -5.30, -5.35])
+    nan_force = record(2, -5.4, forces=[[0.0, 0.0, math.nan], [0.0, 0.0, 0.0]], jid="nanf")
+    with pytest.warns(UserWarning, match="nanf"):
+        assert [c.jid for c in ff.prepare_configs(per_atom + [nan_force])] == ["a", "b", "c"]
+    with pytest.raises(ff.ForceFieldError, match="finite energy"):
+        ff.energy_convention([record(2, math.nan)])
 
 
-def test_equation_of_state_per_atom_agrees_with_the_benchmark_scan():
-    from ase.calculators.emt import EMT
+def test_alignn_checkpoint_is_reused_only_on_an_exact_match(monkeypatch, tmp_path):
+    runs = []
 
-    from utils import benchmark as bm
+    def fake_init(cfg, energy, folder):
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / "current_model.pt"
 
-    cell = ff.relax(bulk("Cu", "fcc", a=3.6, cubic=True), EMT(), fmax=1e-4, symmetry=True, optimizer="BFGS")
-    assert cell.info["converged"] and cell.constraints == []
-    teaching = ff.equation_of_state(cell, EMT(), volume_range=0.03, points=9)
-    protocol = bm.eos_scan(cell, EMT(), max_strain=0.01, n_points=9)
-    assert teaching["ok"], teaching["note"]
-    assert teaching["v0"] == pytest.approx(protocol.v0 / len(cell), rel=1e-3)
-    assert teaching["B_GPa"] == pytest.approx(protocol.bulk_modulus, rel=0.01)
-    with pytest.raises(ff.ForceFieldError, match="optimizer"):
-        ff.relax(cell, EMT(), optimizer="LBFGS-typo")
+    def fake_trainer(out, data_dir, init, verbose):
+        runs.append(json.loads((out / "train_config.json").read_text())["epochs"])
+        (out / "best_model.pt").write_bytes(b"weights")
+        return 0.1
+
+    monkeypatch.setattr(data, "split_records", lambda recs, prop: SimpleNamespace(labels={}))
+    monkeypatch.setattr(ff, "_alignn_initial_model", fake_init)
+    monkeypatch.setattr(ff, "_run_alignn_trainer", fake_trainer)
+    recs = [record(2, -5 - 0.01 * k, jid=f"c{k}") for k in range(30)]
+    out = tmp_path / "Si"
+    assert not ff.completed_checkpoint(out)
+    ff.train_alignn_ff("Si", out, epochs=4, records=recs)
+    info = json.loads((out / "ffinfo.json").read_text())
+    assert ff.completed_checkpoint(out) and info["elements"] == ["Si"] and info["device"] in ("cpu", "cuda")
+    ff.train_alignn_ff("Si", out, epochs=4, records=recs)  # same config and data: reused
+    assert runs == [4]
+    ff.train_alignn_ff("Si", out, epochs=50, records=recs)  # a full-mode config: a 4-epoch model is not reused
+    assert runs == [4, 50]
+    ff.train_alignn_ff("Si", out, epochs=50, records=recs[:-1])  # other data: retrained
+    assert runs == [4, 50, 50]
+    (out / ff.MARKER).unlink()  # an interrupted run leaves no marker: retrained, never reused
+    ff.train_alignn_ff("Si", out, epochs=50, records=recs[:-1])
+    assert runs == [4, 50, 50, 50]
 
 
 def test_bulk_modulus_verdict_names_implausible_results():
-    good = {"ok": True, "note": "ok", "B_GPa": 93.0}
-    assert ff.bulk_modulus_verdict(good, 87.3, 5.47, 5.469).startswith("plausible")
-    flat = ff.bulk_modulus_verdict({"ok": True, "B_GPa": 0.97}, 141.4, 3.628, 3.628)
+    assert ff.bulk_modulus_verdict(93.0, 87.3, 5.47, 5.469).startswith("plausible")
+    flat = ff.bulk_modulus_verdict(0.97, 141.4, 3.628, 3.628)
     assert flat.startswith("IMPLAUSIBLE") and "factor of two" in flat
-    failed = ff.bulk_modulus_verdict({"ok": False, "note": "the fit failed", "B_GPa": math.nan}, 11.6, 3.68, 3.438)
+    failed = ff.bulk_modulus_verdict(math.nan, 11.6, 3.68, 3.438, fit_note="the fit failed")
     assert "fit failed" in failed and "+7.0 %" in failed

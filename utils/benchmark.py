@@ -1,21 +1,12 @@
-"""CHIPS-FF-style benchmark of force fields (any ASE calculator) against JARVIS-DFT, written once.
+"""CHIPS-FF-style benchmark protocol of force fields (any ASE calculator) against JARVIS-DFT: the driver of
+notebook 06 (Wines & Choudhary, ACS Mater. Lett. 2025, with fixes).
 
-The protocol follows CHIPS-FF (Wines & Choudhary, ACS Mater. Lett. 2025) with the fixes a careful
-reader expects:
-
-* relaxation with ``FrechetCellFilter`` (cell + positions, space group kept with ``FixSymmetry``);
-* lattice constants and volume of the relaxed JARVIS cell;
-* formation energy per atom against elemental references relaxed with the *same* calculator;
-* bulk modulus from an energy-volume fit in which the cell is strained with the **fractional**
-  coordinates kept (``set_cell(scale_atoms=True)``; straining cartesian positions, as the chipsff
-  2024.11.30 release does, compresses bonds unevenly and inflates moduli), with the fit range and quality
-  checked;
-* relaxed-ion elastic constants from ± finite strains of the conventional standard cell;
-* phonons with phonopy, vacancy and surface energies, a short melt-quench with the radial distribution
-  function, and wall time per step against the number of atoms.
-
-Calculators are looked up by name in a registry (``CALCULATORS``); ``register_calculator`` plugs in any
-ASE calculator. Models that would need a download fail fast with ``CalculatorUnavailable`` offline.
+Per material and calculator: relaxation (``utils.simulation.relax``, ``FrechetCellFilter``, space group kept),
+lattice constants and volume, formation energy against elemental references relaxed with the *same*
+calculator, bulk modulus from an E-V fit with fractional coordinates kept (the chipsff 2024.11.30 release
+strains cartesian positions and inflates moduli), relaxed-ion elastic constants, vacancy and surface
+energies, plausibility flags and the scorecard; phonons (phonopy) and timing helpers. Calculators come from
+a registry (``register_calculator`` plugs in any ASE calculator; downloads fail fast offline).
 """
 
 from __future__ import annotations
@@ -32,41 +23,21 @@ from typing import Any
 import numpy as np
 
 from . import forcefields
-from .forcefields import EOSResult, fit_eos
+from .simulation import eos_scan, relax, strained
 
 EV_PER_A2_TO_J_PER_M2 = 16.021766208
 """1 eV/Å² in J/m²."""
 
-UNITS = {
-    "a": "Å",
-    "b": "Å",
-    "c": "Å",
-    "vol": "Å³",
-    "kv": "GPa",
-    "b_eos": "GPa",
-    "c11": "GPa",
-    "c12": "GPa",
-    "c44": "GPa",
-    "form_en": "eV/atom",
-    "vac_en": "eV",
-    "surf_en": "J/m²",
-}
+# fmt: off
+UNITS = {"a": "Å", "b": "Å", "c": "Å", "vol": "Å³", "kv": "GPa", "b_eos": "GPa", "c11": "GPa", "c12": "GPa",
+         "c44": "GPa", "form_en": "eV/atom", "vac_en": "eV", "surf_en": "J/m²"}
 """Unit of every property of the scorecard."""
 
-LABELS = {
-    "a": "lattice a",
-    "b": "lattice b",
-    "c": "lattice c",
-    "vol": "cell volume",
-    "kv": "Voigt bulk modulus Kv (elastic constants)",
-    "b_eos": "bulk modulus B (E-V fit)",
-    "c11": "C11",
-    "c12": "C12",
-    "c44": "C44",
-    "form_en": "formation energy",
-    "vac_en": "vacancy formation energy",
-    "surf_en": "surface energy",
-}
+LABELS = {"a": "lattice a", "b": "lattice b", "c": "lattice c", "vol": "cell volume",
+          "kv": "Voigt bulk modulus Kv (elastic constants)", "b_eos": "bulk modulus B (E-V fit)", "c11": "C11",
+          "c12": "C12", "c44": "C44", "form_en": "formation energy", "vac_en": "vacancy formation energy",
+          "surf_en": "surface energy"}
+# fmt: on
 
 EMT_ELEMENTS = frozenset({"Al", "Cu", "Ag", "Au", "Ni", "Pd", "Pt"})
 """Elements ASE's EMT was fitted for (its H, C, N, O parameters are not meant for real work)."""
@@ -182,29 +153,28 @@ def _emt():
     return EMT()
 
 
+def alignn_ff_folder(element: str = "Si") -> Path:
+    """This lesson's own ALIGNN-FF checkpoint folder, ``outputs/06_chipsff/alignn_ff_<element>``."""
+    return forcefields.alignn_ff_dir(element, lesson="06_chipsff")
+
+
 def _alignn_ff(element: str = "Si"):
-    """The ALIGNN-FF of notebook 05 (``utils.forcefields``), trained on mlearn ``element``."""
-    model_dir = Path(forcefields.alignn_ff_dir(element))
-    if not (model_dir / "best_model.pt").exists():
+    """The ALIGNN-FF trained by ``ensure_alignn_ff`` (mlearn ``element``), from this lesson's own folder."""
+    folder = alignn_ff_folder(element)
+    if not forcefields.completed_checkpoint(folder):
         raise CalculatorUnavailable(
-            f"no trained ALIGNN-FF checkpoint in {model_dir}. Run notebook 05, or call "
-            f"utils.benchmark.ensure_alignn_ff({element!r}) to train a small one."
+            f"no completed ALIGNN-FF checkpoint in {folder}: call utils.benchmark.ensure_alignn_ff({element!r}) "
+            "to train one (minutes on a CPU), or register a pretrained ALIGNN-FF with register_calculator."
         )
-    return forcefields.alignn_ff_calculator(model_dir)
+    return forcefields.alignn_ff_calculator(folder)
 
 
 def ensure_alignn_ff(element: str = "Si", epochs: int = 30, max_configs: int | None = None) -> Path:
-    """The ALIGNN-FF checkpoint folder of notebook 05 for ``element``; trains a small one when absent.
-
-    A checkpoint already there (from notebook 05) is reused as is. Afterwards the registry entry
-    "ALIGNN-FF" builds again on its next use.
-    """
-    model_dir = Path(forcefields.alignn_ff_dir(element))
-    if not (model_dir / "best_model.pt").exists():
-        print(f"No ALIGNN-FF checkpoint in {model_dir}: training one ({epochs} epochs, mlearn_{element}).")
-        forcefields.train_alignn_ff(element, model_dir, epochs=epochs, max_configs=max_configs)
+    """Train (or reuse, when its completion marker matches exactly) this lesson's ALIGNN-FF on mlearn
+    ``element``, in ``alignn_ff_folder(element)``; the registry entry "ALIGNN-FF" then builds from it."""
+    folder = forcefields.train_alignn_ff(element, alignn_ff_folder(element), epochs=epochs, max_configs=max_configs)
     CALCULATORS["ALIGNN-FF"]._instance = None
-    return model_dir
+    return folder
 
 
 def _mace_mp():
@@ -226,7 +196,10 @@ register_calculator("CHGNet", _chgnet, note="CHGNet 0.3.0 (MPtrj, PBE/PBE+U); we
 register_calculator("SevenNet", _sevennet, note="SevenNet-0 (7net-0, MPtrj, PBE/PBE+U); weights ship in sevenn")
 register_calculator("EMT", _emt, elements=EMT_ELEMENTS, note="ASE effective-medium theory, classical baseline")
 register_calculator(
-    "ALIGNN-FF", _alignn_ff, elements={"Si"}, note="ALIGNN-FF of notebook 05, trained on mlearn Si (PBE) only"
+    "ALIGNN-FF",
+    _alignn_ff,
+    elements={"Si"},
+    note="a small ALIGNN-FF trained on mlearn Si (PBE) only, by ensure_alignn_ff",
 )
 register_calculator("MACE-MP-0", _mace_mp, note="optional: needs mace-torch and a one-time weight download")
 
@@ -261,25 +234,6 @@ def is_cubic(atoms, symprec: float = 1e-3) -> bool:
     return data is not None and 195 <= data.number <= 230
 
 
-@dataclass
-class RelaxResult:
-    """A relaxed structure, its energy (eV), the steps taken and whether ``fmax`` was reached."""
-
-    atoms: Any
-    energy: float
-    steps: int
-    converged: bool
-
-
-def relax(atoms, calc, fmax: float = 0.01, steps: int = 300, cell: bool = True, symmetry: bool = True) -> RelaxResult:
-    """The protocol's relaxation: BFGS with ``FrechetCellFilter`` (when ``cell``) and, with ``symmetry``,
-    the space group kept (``utils.forcefields.relax``). The returned atoms carry no calculator.
-    """
-    out = forcefields.relax(atoms, calc, fmax=fmax, steps=steps, relax_cell=cell, symmetry=symmetry, optimizer="BFGS")
-    out.calc = None
-    return RelaxResult(out, out.info["energy"], int(out.info["relax_steps"]), bool(out.info["converged"]))
-
-
 def energy_of(atoms, calc) -> float:
     """Potential energy (eV) of ``atoms`` with ``calc`` (on a copy)."""
     work = atoms.copy()
@@ -303,32 +257,6 @@ def lattice_summary(atoms) -> dict[str, float]:
 # --------------------------------------------------------------------------------------------------
 # Strain, equation of state, elastic constants
 # --------------------------------------------------------------------------------------------------
-
-
-def strained(atoms, strain: np.ndarray):
-    """A copy with the cell deformed by ``(1 + strain)``, fractional coordinates kept.
-
-    ``strain`` is a symmetric 3x3 (small-strain) tensor. Keeping fractional coordinates is the
-    homogeneous deformation that elasticity assumes; moving the cell while keeping cartesian positions
-    would pile all the strain into the bonds that cross the cell boundary.
-    """
-    strain = np.asarray(strain, dtype=float)
-    if strain.shape != (3, 3):
-        raise ValueError(f"strain must be a 3x3 tensor, found shape {strain.shape}")
-    out = atoms.copy()
-    out.set_cell(np.asarray(atoms.cell) @ (np.eye(3) + strain).T, scale_atoms=True)
-    return out
-
-
-def eos_scan(atoms, calc, max_strain: float = 0.01, n_points: int = 9, keep_fractional: bool = True) -> EOSResult:
-    """E(V) over isotropic linear strains in [-max_strain, +max_strain], fitted and checked with ``fit_eos``.
-
-    ``keep_fractional=False`` reproduces the chipsff 2024.11.30 mistake (cell strained, cartesian
-    positions kept): only for demonstrating why it inflates the modulus.
-    """
-    strains = np.linspace(-max_strain, max_strain, n_points)
-    volumes, energies = forcefields.energy_volume_scan(atoms, calc, strains, keep_fractional)
-    return fit_eos(volumes, energies, len(atoms))
 
 
 VOIGT_PAIRS = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
@@ -622,64 +550,6 @@ def gamma_frequencies(ph) -> np.ndarray:
     return np.sort(np.asarray(ph.get_frequencies([0, 0, 0])))
 
 
-def melt_quench(
-    atoms,
-    calc,
-    t_melt: float = 3000.0,
-    t_final: float = 300.0,
-    melt_steps: int = 200,
-    quench_steps: int = 200,
-    timestep_fs: float = 2.0,
-    sample_every: int = 10,
-    seed: int = 42,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Langevin NVT: hold ``t_melt`` for ``melt_steps``, then ramp linearly to ``t_final``.
-
-    Returns the frames sampled after melting and after quenching, and the temperature trace (K).
-    """
-    from ase import units
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution
-    from tqdm.auto import tqdm
-
-    work = atoms.copy()
-    work.calc = calc
-    MaxwellBoltzmannDistribution(work, temperature_K=t_melt, rng=np.random.default_rng(seed))
-    dyn = Langevin(work, timestep_fs * units.fs, temperature_K=t_melt, friction=0.02, rng=np.random.default_rng(seed))
-    temps, melt_frames, quench_frames = [], [], []
-    total = melt_steps + quench_steps
-    bar = tqdm(total=total, desc="melt-quench MD", disable=not progress)
-    for step in range(total):
-        if step >= melt_steps:
-            frac = (step - melt_steps + 1) / max(quench_steps, 1)
-            dyn.set_temperature(temperature_K=t_melt + frac * (t_final - t_melt))
-        dyn.run(1)
-        temps.append(float(work.get_temperature()))
-        if step % sample_every == 0 or step == total - 1:
-            frame = work.copy()
-            frame.calc = None
-            if step < melt_steps and step >= melt_steps // 2:
-                melt_frames.append(frame)
-            elif step >= total - max(quench_steps // 4, 1):
-                quench_frames.append(frame)
-        bar.update(1)
-    bar.close()
-    return {"temperatures": np.asarray(temps), "melt_frames": melt_frames, "quench_frames": quench_frames}
-
-
-def rdf(frames: Sequence[Any], r_max: float = 5.0, n_bins: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """Radial distribution function g(r) averaged over ``frames``: ``utils.forcefields.rdf``."""
-    return forcefields.rdf(frames, rmax=r_max, nbins=n_bins)
-
-
-def coordination_number(frames: Sequence[Any], cutoff: float) -> float:
-    """Mean number of neighbours within ``cutoff`` Å."""
-    from ase.neighborlist import neighbor_list
-
-    return float(np.mean([len(neighbor_list("i", a, cutoff)) / len(a) for a in frames]))
-
-
 def time_per_step(atoms, calc, repeats: Sequence[int], n_calls: int = 3, seed: int = 0) -> list[dict[str, float]]:
     """Wall time (s) of one energy + forces evaluation for ``atoms.repeat(k)``, k in ``repeats``.
 
@@ -727,90 +597,57 @@ class Settings:
     do_surface: bool = True
 
 
-def benchmark_material(
-    record: dict[str, Any],
-    calc_name: str,
-    calc,
-    mu: dict[str, float],
-    settings: Settings | None = None,
-) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Run the protocol for one material with one calculator.
-
-    Returns (rows, extras): rows are long-format dicts (jid, formula, calculator, property, value,
-    reference, unit) for the scorecard; extras keep the EOS fit, the elastic tensor, relaxation info and
-    the wall time. ``mu`` maps element -> chemical potential (eV/atom) with the same calculator.
-    """
-    s = settings or Settings()
-    t0 = time.perf_counter()
-    ref = record.get("reference", {})
-    atoms = record_to_ase(record)
-    formula = atoms.get_chemical_formula(mode="reduce")
-    rows: list[dict[str, Any]] = []
-
-    def add(prop: str, value: float, reference: Any = None, site: str = "") -> None:
-        rows.append(
-            {
-                "jid": record["jid"],
-                "formula": formula,
-                "calculator": calc_name,
-                "property": prop,
-                "site": site,
-                "value": float(value),
-                "reference": float(reference) if reference is not None else math.nan,
-                "unit": UNITS[prop],
-            }
-        )
-
-    relaxed = relax(atoms, calc, fmax=s.fmax, steps=s.relax_steps)
-    for key, value in lattice_summary(relaxed.atoms).items():
-        add(key, value, ref.get(key))
-    add(
-        "form_en",
-        formation_energy_per_atom(relaxed.energy, relaxed.atoms.get_chemical_symbols(), mu),
-        ref.get("form_en"),
-    )
-
-    eos = eos_scan(relaxed.atoms, calc, s.eos_max_strain, s.eos_points)
-    add("b_eos", eos.bulk_modulus, ref.get("kv"))
-
-    conv = relax(conventional_cell(relaxed.atoms), calc, fmax=s.fmax, steps=s.relax_steps).atoms
-    cubic = is_cubic(conv)
-    c = elastic_tensor(conv, calc, delta=s.elastic_delta, cubic=cubic, steps=s.elastic_relax_steps)
-    smoothness = modulus_vs_strain(conv, calc)
-    add("kv", voigt_bulk_modulus(c), ref.get("kv"))
-    add("c11", c[0, 0], ref.get("c11"))
-    add("c44", c[3, 3] if not cubic else cubic_constants(c)["c44"], ref.get("c44"))
-    if cubic:
-        add("c12", cubic_constants(c)["c12"])
-
+def _defect_values(relaxed, conv, calc, mu: dict[str, float], ref: dict[str, Any], s: Settings):
+    """(property, value, reference, site) of the vacancy and surface energies that have a DFT reference."""
+    out = []
     if s.do_vacancy:
         for element, value in ref.get("vac_en", {}).items():
             if element in mu and not math.isnan(mu[element]):
-                add(
-                    "vac_en",
-                    vacancy_formation_energy(
-                        relaxed.atoms, calc, element, mu[element], s.vacancy_min_length, steps=s.vacancy_relax_steps
-                    ),
-                    value,
-                    element,
+                e_vac = vacancy_formation_energy(
+                    relaxed, calc, element, mu[element], s.vacancy_min_length, steps=s.vacancy_relax_steps
                 )
+                out.append(("vac_en", e_vac, value, element))
     if s.do_surface:
         e_bulk = energy_of(conv, calc) / len(conv)
         for miller in s.surfaces:
             key = "_".join(str(i) for i in miller)
             gamma = surface_energy(conv, calc, miller, e_bulk, s.slab_min_thickness, s.slab_vacuum, s.slab_relax_steps)
-            add("surf_en", gamma, ref.get("surf_en", {}).get(key), key)
+            out.append(("surf_en", gamma, ref.get("surf_en", {}).get(key), key))
+    return out
 
-    extras = {
-        "eos": eos,
-        "elastic": c,
-        "cubic": cubic,
-        "smoothness": smoothness,
-        "relax_converged": relaxed.converged,
-        "relax_steps": relaxed.steps,
-        "volume_zero_stress": float(relaxed.atoms.get_volume()),
-        "seconds": time.perf_counter() - t0,
-    }
+
+def benchmark_material(
+    record: dict[str, Any], calc_name: str, calc, mu: dict[str, float], settings: Settings | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Run the protocol for one material with one calculator.
+
+    Returns (rows, extras): rows are long-format dicts (jid, formula, calculator, property, site, value,
+    reference, unit) for the scorecard; extras keep the EOS fit, the elastic tensor, relaxation info and
+    the wall time. ``mu`` maps element -> chemical potential (eV/atom) with the same calculator.
+    """
+    s, t0, ref = settings or Settings(), time.perf_counter(), record.get("reference", {})
+    relaxed = relax(record_to_ase(record), calc, fmax=s.fmax, steps=s.relax_steps)
+    values = [(key, value, ref.get(key), "") for key, value in lattice_summary(relaxed.atoms).items()]
+    e_form = formation_energy_per_atom(relaxed.energy, relaxed.atoms.get_chemical_symbols(), mu)
+    eos = eos_scan(relaxed.atoms, calc, s.eos_max_strain, s.eos_points)
+    values += [("form_en", e_form, ref.get("form_en"), ""), ("b_eos", eos.bulk_modulus, ref.get("kv"), "")]
+    conv = relax(conventional_cell(relaxed.atoms), calc, fmax=s.fmax, steps=s.relax_steps).atoms
+    cubic = is_cubic(conv)
+    c = elastic_tensor(conv, calc, delta=s.elastic_delta, cubic=cubic, steps=s.elastic_relax_steps)
+    values += [("kv", voigt_bulk_modulus(c), ref.get("kv"), ""), ("c11", c[0, 0], ref.get("c11"), "")]
+    values.append(("c44", cubic_constants(c)["c44"] if cubic else c[3, 3], ref.get("c44"), ""))
+    if cubic:
+        values.append(("c12", cubic_constants(c)["c12"], None, ""))
+    values += _defect_values(relaxed.atoms, conv, calc, mu, ref, s)
+    formula = relaxed.atoms.get_chemical_formula(mode="reduce")
+    rows = [
+        {"jid": record["jid"], "formula": formula, "calculator": calc_name, "property": prop, "site": site,
+         "value": float(value), "reference": math.nan if reference is None else float(reference), "unit": UNITS[prop]}
+        for prop, value, reference, site in values
+    ]  # fmt: skip
+    extras = {"eos": eos, "elastic": c, "cubic": cubic, "smoothness": modulus_vs_strain(conv, calc)}
+    extras.update(relax_converged=relaxed.converged, relax_steps=relaxed.steps)
+    extras.update(volume_zero_stress=float(relaxed.atoms.get_volume()), seconds=time.perf_counter() - t0)
     return rows, extras
 
 

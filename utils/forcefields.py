@@ -1,40 +1,38 @@
-"""Machine-learning force fields: Lennard-Jones, a plain-PyTorch GNN potential, ALIGNN-FF, and simulations.
+"""Machine-learning force fields: what notebook 05 uses but does not teach.
 
-Used by notebook 05 (and notebook 06 picks up the ALIGNN-FF trained there). Sections:
-
-* **Lennard-Jones**: analytic pair energy/forces, the same from autograd, Lorentz-Berthelot mixing.
 * **Data**: mlearn configurations -> checked ``FFConfig`` objects (energy per atom, forces, stress in
-  ASE's convention) and a train/val/test split that follows the JARVIS-Leaderboard.
-* **GNN potential**: periodic radius graph, Gaussian radial basis with a smooth cutoff, species
-  embedding, message passing with ``index_add_``, forces = -dE/dx by autograd; training helpers.
-* **ALIGNN-FF**: alignn's DGL-free ``alignn_atomwise_pure`` model trained with alignn's own trainer
-  (``neighbor_strategy="pure_torch"``), and an ASE calculator for it that also works for 1-atom cells.
-* **Simulations**: relaxation, equation of state, NVE/NVT molecular dynamics, radial distribution.
+  ASE's convention; non-finite ones dropped) and a train/val/test split that follows the JARVIS-Leaderboard.
+* **ALIGNN-FF driver**: alignn's DGL-free ``alignn_atomwise_pure`` model trained with alignn's own trainer
+  (``neighbor_strategy="pure_torch"``); a checkpoint is reused only when its completion marker matches
+  the requested config and data exactly; an ASE calculator that works for 1-atom cells and refuses
+  elements outside its training set.
+* **Evaluation**: predictions of any ASE calculator on configurations, MAEs beside their baselines, and
+  a plausibility verdict for an equation of state.
 
-Units everywhere: eV, Å, eV/Å, GPa, fs, K.
+The Lennard-Jones potential, the GNN potential and the E-V fit are taught in notebook 05 itself;
+relaxation, E-V scans, MD and g(r) live in ``utils.simulation``. Units: eV, Å, eV/Å, GPa.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
-import os
 import shutil
 import time
 import warnings
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from ase.calculators.calculator import Calculator, all_changes
 
 from .runtime import outputs_dir
 
-EV_PER_A3_TO_GPA = 160.21766208
 KBAR_TO_GPA = 0.1
-
 
 # References for the lesson's checks, per element: experimental cubic lattice constant a_exp (Å) and bulk
 # modulus B_exp (GPa) from Kittel, Introduction to Solid State Physics (8th ed., tables 1.3 and 3.3), except
@@ -53,121 +51,6 @@ REFERENCE_DATA: dict[str, dict[str, float]] = {
 
 class ForceFieldError(ValueError):
     """Bad input to a force-field helper; the message says what was expected and what to do."""
-
-
-# =====================================================================
-# Lennard-Jones
-# =====================================================================
-
-# Textbook 12-6 parameters (Ashcroft & Mermin, Solid State Physics, table 20.5): epsilon in eV, sigma in Å.
-LJ_PARAMETERS: dict[str, tuple[float, float]] = {
-    "Ne": (0.0031, 2.74),
-    "Ar": (0.0104, 3.40),
-    "Kr": (0.0140, 3.65),
-    "Xe": (0.0200, 3.98),
-}
-
-
-def lj_pair(r: np.ndarray | float, epsilon: float, sigma: float) -> dict[str, np.ndarray]:
-    """Lennard-Jones pair energy V(r) = 4 eps [(s/r)^12 - (s/r)^6], its two parts and the force -dV/dr.
-
-    Returns a dict with ``energy``, ``repulsive`` (the r^-12 term), ``attractive`` (the r^-6 term) in eV
-    and ``force`` (-dV/dr, positive = repulsive) in eV/Å.
-    """
-    r = np.asarray(r, dtype=float)
-    if np.any(r <= 0):
-        raise ForceFieldError("Distances must be positive (Å); found r <= 0.")
-    sr6 = (sigma / r) ** 6
-    repulsive, attractive = 4 * epsilon * sr6**2, -4 * epsilon * sr6
-    force = 24 * epsilon * (2 * sr6**2 - sr6) / r
-    return {"energy": repulsive + attractive, "repulsive": repulsive, "attractive": attractive, "force": force}
-
-
-def lorentz_berthelot(sigma_a: float, epsilon_a: float, sigma_b: float, epsilon_b: float) -> tuple[float, float]:
-    """Lorentz-Berthelot mixing: sigma_ab = (sigma_a + sigma_b)/2 (arithmetic), eps_ab = sqrt(eps_a eps_b)."""
-    if min(sigma_a, sigma_b) <= 0 or min(epsilon_a, epsilon_b) < 0:
-        raise ForceFieldError("sigma must be > 0 and epsilon >= 0 for both species.")
-    return 0.5 * (sigma_a + sigma_b), math.sqrt(epsilon_a * epsilon_b)
-
-
-def _pair_parameters(symbols: Sequence[str], params: dict[str, tuple[float, float]]) -> tuple[np.ndarray, np.ndarray]:
-    """(epsilon, sigma) matrices for every pair of species in ``symbols`` from per-species params."""
-    species = sorted(set(symbols))
-    missing = [s for s in species if s not in params]
-    if missing:
-        raise ForceFieldError(
-            f"No Lennard-Jones parameters for {', '.join(missing)}; give (epsilon, sigma) for every species "
-            f"present (known defaults: {', '.join(LJ_PARAMETERS)})."
-        )
-    index = {s: k for k, s in enumerate(species)}
-    eps = np.zeros((len(species), len(species)))
-    sig = np.zeros_like(eps)
-    for a in species:
-        for b in species:
-            s_ab, e_ab = lorentz_berthelot(params[a][1], params[a][0], params[b][1], params[b][0])
-            eps[index[a], index[b]], sig[index[a], index[b]] = e_ab, s_ab
-    kinds = np.array([index[s] for s in symbols])
-    return eps[kinds[:, None], kinds[None, :]], sig[kinds[:, None], kinds[None, :]]
-
-
-def _lj_neighbors(atoms, cutoff: float):
-    from ase.neighborlist import neighbor_list
-
-    i, j, shift = neighbor_list("ijS", atoms, cutoff)
-    return i, j, shift
-
-
-def lj_energy_forces(
-    atoms, params: dict[str, tuple[float, float]] | None = None, cutoff: float | None = None, shift: bool = False
-) -> tuple[float, np.ndarray]:
-    """Analytic Lennard-Jones energy (eV) and forces (eV/Å) of an ASE ``Atoms`` (periodic or not).
-
-    ``params`` maps each element to (epsilon eV, sigma Å), default ``LJ_PARAMETERS``; unlike pairs are
-    mixed with Lorentz-Berthelot. ``cutoff`` defaults to 3 x the largest sigma (ASE's default).
-    ``shift=True`` subtracts V(cutoff) from every pair as ASE's ``LennardJones`` does, so the energy is
-    continuous at the cutoff; the forces are not changed by the shift.
-    """
-    params = params or LJ_PARAMETERS
-    eps, sig = _pair_parameters(atoms.get_chemical_symbols(), params)
-    cutoff = cutoff or 3.0 * float(sig.max())
-    i, j, s = _lj_neighbors(atoms, cutoff)
-    vec = atoms.positions[j] - atoms.positions[i] + s @ atoms.cell.array
-    r = np.linalg.norm(vec, axis=1)
-    e_ij, s_ij = eps[i, j], sig[i, j]
-    if np.any(r < 1e-8):
-        raise ForceFieldError("Two atoms sit on top of each other (distance 0 Å); Lennard-Jones is infinite there.")
-    sr6 = (s_ij / r) ** 6
-    energy_pairs = 4 * e_ij * (sr6**2 - sr6)
-    if shift:
-        sc6 = (s_ij / cutoff) ** 6
-        energy_pairs = energy_pairs - 4 * e_ij * (sc6**2 - sc6)
-    dvdr = -24 * e_ij * (2 * sr6**2 - sr6) / r  # dV/dr
-    # force on i from pair (i, j): -dV/dr * d r/d x_i = +dV/dr * vec/r
-    f_pairs = (dvdr / r)[:, None] * vec
-    forces = np.zeros((len(atoms), 3))
-    np.add.at(forces, i, f_pairs)
-    return 0.5 * float(energy_pairs.sum()), forces  # every pair appears twice (i->j and j->i)
-
-
-def lj_energy_forces_autograd(
-    atoms, params: dict[str, tuple[float, float]] | None = None, cutoff: float | None = None
-) -> tuple[float, np.ndarray]:
-    """The same Lennard-Jones energy written in torch; forces = -dE/dx by autograd (float64)."""
-    import torch
-
-    params = params or LJ_PARAMETERS
-    eps, sig = _pair_parameters(atoms.get_chemical_symbols(), params)
-    cutoff = cutoff or 3.0 * float(sig.max())
-    i, j, s = _lj_neighbors(atoms, cutoff)
-    pos = torch.tensor(atoms.positions, dtype=torch.float64, requires_grad=True)
-    offsets = torch.tensor(s @ atoms.cell.array, dtype=torch.float64)
-    ii, jj = torch.as_tensor(i), torch.as_tensor(j)
-    r = torch.linalg.norm(pos[jj] - pos[ii] + offsets, dim=1)
-    e_ij, s_ij = torch.as_tensor(eps[i, j]), torch.as_tensor(sig[i, j])
-    sr6 = (s_ij / r) ** 6
-    energy = 0.5 * (4 * e_ij * (sr6**2 - sr6)).sum()
-    (grad,) = torch.autograd.grad(energy, pos)
-    return float(energy.detach()), (-grad).numpy()
 
 
 # =====================================================================
@@ -224,23 +107,33 @@ def _energy_key(rec: dict[str, Any]) -> str:
     )
 
 
+def _energy(rec: dict[str, Any]) -> float:
+    try:
+        return float(rec[_energy_key(rec)])
+    except (TypeError, ValueError):
+        return math.nan
+
+
 def energy_convention(records: Sequence[dict[str, Any]]) -> str:
     """``"per_atom"`` or ``"per_cell"``: how the records' energies are given, decided from the data.
 
     Energies of one element differ by a few eV/atom at most, so whichever of E and E/N has the smaller
     relative spread (std/|mean|) across configurations of different sizes is the per-atom one. With all
     cells the same size, |E| < 20 eV means per atom (no element binds by more than ~10 eV/atom in DFT).
+    Non-finite energies (NaN, inf) are ignored: one of them must not decide for all the others.
     ALIGNN's offline copy of mlearn is per atom (Si jid 1: 63 atoms, -4.6904 eV/atom; leaderboard total
     -295.4975 eV). The online jarvis-tools ``mlearn`` keys/units are not verified offline; hence this check.
     """
-    values = np.array([float(r[_energy_key(r)]) for r in records])
+    values = np.array([_energy(r) for r in records])
     sizes = np.array([len(r["atoms"]["elements"]) for r in records], dtype=float)
+    finite = np.isfinite(values)
+    if not finite.any():
+        raise ForceFieldError(f"None of the {len(records)} configurations has a finite energy.")
+    values, sizes = values[finite], sizes[finite]
     if np.ptp(sizes) > 0:
-
-        def rel_spread(x: np.ndarray) -> float:
-            return float(np.std(x) / max(abs(np.mean(x)), 1e-12))
-
-        return "per_atom" if rel_spread(values) <= rel_spread(values / sizes) else "per_cell"
+        per_cell_spread = np.std(values) / max(abs(np.mean(values)), 1e-12)
+        per_atom_spread = np.std(values / sizes) / max(abs(np.mean(values / sizes)), 1e-12)
+        return "per_atom" if per_cell_spread <= per_atom_spread else "per_cell"
     return "per_atom" if np.median(np.abs(values)) < 20 else "per_cell"
 
 
@@ -256,6 +149,26 @@ def _as_stress(value: Any) -> np.ndarray | None:
     return -KBAR_TO_GPA * arr
 
 
+def _config(rec: dict[str, Any], k: int, element: str | None, per_cell: bool, labels: dict[str, str]) -> FFConfig:
+    from .structures import atoms_from_record, to_ase
+
+    jid = str(rec.get("jid", f"#{k}"))
+    atoms = to_ase(atoms_from_record(rec))
+    if element is not None and set(atoms.get_chemical_symbols()) != {element}:
+        raise ForceFieldError(
+            f"Configuration {jid} contains {sorted(set(atoms.get_chemical_symbols()))}, expected only {element}."
+        )
+    forces = np.asarray(rec.get("forces"), dtype=float)
+    if forces.shape != (len(atoms), 3):
+        raise ForceFieldError(
+            f"Configuration {jid}: forces have shape {forces.shape}, expected ({len(atoms)}, 3) for its "
+            f"{len(atoms)} atoms. The record is inconsistent; drop it or fix its 'forces'."
+        )
+    energy = _energy(rec) / (len(atoms) if per_cell else 1)
+    stress = _as_stress(rec.get("stresses", rec.get("stress")))
+    return FFConfig(jid, atoms, energy, forces, stress, labels.get(jid))
+
+
 def prepare_configs(
     records: Sequence[dict[str, Any]], element: str | None = None, split_labels: dict[str, str] | None = None
 ) -> list[FFConfig]:
@@ -263,38 +176,25 @@ def prepare_configs(
 
     * Energies become eV/atom (per-cell data are divided by N; see ``energy_convention``).
     * Forces must be an N x 3 array for an N-atom cell, else ForceFieldError names the configuration.
+    * Configurations with a non-finite energy or force (NaN, inf) are dropped with a warning naming them.
     * Stresses (if present, 6 Voigt numbers or 3x3 in kbar with VASP's sign, as in ALIGNN's mlearn copy)
       become GPa in ASE's sign convention; a missing or malformed stress becomes None.
     * With ``element`` given, configurations containing anything else are an error.
     * ``split_labels`` (jid -> "train"/"test", e.g. ``utils.split_records(records, "total_energy").labels``,
       the JARVIS-Leaderboard mlearn split) sets each configuration's ``split``.
     """
-    from .structures import atoms_from_record, to_ase
-
     if not records:
         raise ForceFieldError("No configurations given.")
-    convention = energy_convention(records)
-    configs = []
-    for k, rec in enumerate(records):
-        jid = str(rec.get("jid", f"#{k}"))
-        atoms = to_ase(atoms_from_record(rec))
-        if element is not None and set(atoms.get_chemical_symbols()) != {element}:
-            raise ForceFieldError(
-                f"Configuration {jid} contains {sorted(set(atoms.get_chemical_symbols()))}, expected only {element}."
-            )
-        forces = np.asarray(rec.get("forces"), dtype=float)
-        if forces.shape != (len(atoms), 3):
-            raise ForceFieldError(
-                f"Configuration {jid}: forces have shape {forces.shape}, expected ({len(atoms)}, 3) for its "
-                f"{len(atoms)} atoms. The record is inconsistent; drop it or fix its 'forces'."
-            )
-        energy = float(rec[_energy_key(rec)])
-        if convention == "per_cell":
-            energy /= len(atoms)
-        split = (split_labels or {}).get(jid)
-        stress = _as_stress(rec.get("stresses", rec.get("stress")))
-        configs.append(FFConfig(jid, atoms, energy, forces, stress, split))
-    return configs
+    per_cell = energy_convention(records) == "per_cell"
+    configs = [_config(rec, k, element, per_cell, split_labels or {}) for k, rec in enumerate(records)]
+    bad = [c.jid for c in configs if not (np.isfinite(c.energy_per_atom) and np.all(np.isfinite(c.forces)))]
+    if bad:
+        warnings.warn(
+            f"Dropped {len(bad)} of {len(configs)} configurations with a non-finite energy or force: "
+            f"{', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}. Fix or remove them in the data.",
+            stacklevel=2,
+        )
+    return [c for c in configs if c.jid not in set(bad)]
 
 
 def split_configs(
@@ -341,222 +241,17 @@ def reference_equilibrium(configs: Sequence[FFConfig]) -> FFConfig:
 
 
 # =====================================================================
-# A small GNN potential in plain PyTorch
+# ALIGNN-FF driver (alignn's DGL-free alignn_atomwise_pure)
 # =====================================================================
 
-
-def radius_graph(atoms, cutoff: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Directed edges (src, dst, cartesian image offset) of every pair closer than ``cutoff`` Å.
-
-    Periodic images are included (ASE neighbour list), so small cells get edges to their own images; the
-    bond vector is ``pos[dst] - pos[src] + offset``.
-    """
-    from ase.neighborlist import neighbor_list
-
-    if cutoff <= 0:
-        raise ForceFieldError(f"cutoff must be positive (Å), found {cutoff}.")
-    src, dst, shift = neighbor_list("ijS", atoms, cutoff)
-    return src, dst, shift @ atoms.cell.array
+MARKER = "complete.json"
+"""Written into a checkpoint folder when training finished; holds the hash of the config and the data."""
 
 
-def _torch():
-    import torch
-
-    return torch
-
-
-class GaussianRBF:
-    """Gaussian radial basis exp(-(r - mu_k)^2 / (2 w^2)) on [0, cutoff] times a smooth cosine cutoff."""
-
-    def __init__(self, n: int, cutoff: float):
-        torch = _torch()
-        self.cutoff = cutoff
-        self.centers = torch.linspace(0.0, cutoff, n)
-        self.width = cutoff / n
-
-    def __call__(self, r):
-        torch = _torch()
-        rbf = torch.exp(-((r[:, None] - self.centers.to(r)) ** 2) / (2 * self.width**2))
-        return rbf * smooth_cutoff(r, self.cutoff)[:, None]
-
-
-def smooth_cutoff(r, cutoff: float):
-    """0.5 (cos(pi r / rc) + 1) for r < rc, else 0: goes to zero with zero slope, so forces stay continuous."""
-    torch = _torch()
-    return torch.where(r < cutoff, 0.5 * (torch.cos(math.pi * r / cutoff) + 1.0), torch.zeros_like(r))
-
-
-def build_gnn(
-    cutoff: float = 4.5, hidden: int = 64, layers: int = 3, n_rbf: int = 24, max_z: int = 100
-):  # -> GNNPotential
-    """A fresh ``GNNPotential`` (see its docstring)."""
-    torch = _torch()
-    nn = torch.nn
-
-    class GNNPotential(nn.Module):
-        """Species embedding -> ``layers`` rounds of distance-filtered messages -> per-atom energies.
-
-        Message to atom i: sum_j  W(rbf(r_ij)) * MLP(h_j)  (``index_add_`` over edges), residual update.
-        E = sum_i [MLP(h_i) * scale + shift]; forces = -dE/dpositions by autograd.
-        """
-
-        def __init__(self):
-            super().__init__()
-            self.cutoff = cutoff
-            self.rbf = GaussianRBF(n_rbf, cutoff)
-            self.embed = nn.Embedding(max_z + 1, hidden)
-            self.filters = nn.ModuleList(
-                [nn.Sequential(nn.Linear(n_rbf, hidden), nn.SiLU(), nn.Linear(hidden, hidden)) for _ in range(layers)]
-            )
-            self.messages = nn.ModuleList([nn.Linear(hidden, hidden) for _ in range(layers)])
-            self.updates = nn.ModuleList([nn.Sequential(nn.SiLU(), nn.Linear(hidden, hidden)) for _ in range(layers)])
-            self.readout = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1))
-            self.register_buffer("energy_shift", torch.zeros(()))  # eV/atom, set from the training mean
-            self.register_buffer("energy_scale", torch.ones(()))  # eV/atom
-
-        def forward(self, batch: dict[str, Any]) -> tuple[Any, Any]:
-            """(energy per structure in eV, forces in eV/Å) for a batch from ``collate``."""
-            pos = batch["positions"].detach().requires_grad_(True)
-            src, dst = batch["src"], batch["dst"]
-            vec = pos[dst] - pos[src] + batch["offsets"]
-            r = torch.linalg.norm(vec, dim=1)
-            basis = self.rbf(r)
-            h = self.embed(batch["numbers"])
-            for filt, msg, upd in zip(self.filters, self.messages, self.updates):
-                m = filt(basis) * msg(h)[dst]
-                agg = torch.zeros_like(h).index_add_(0, src, m)
-                h = h + upd(agg)
-            e_atom = self.readout(h).squeeze(-1) * self.energy_scale + self.energy_shift
-            energy = torch.zeros(batch["n_structures"], dtype=e_atom.dtype).index_add_(0, batch["batch"], e_atom)
-            (grad,) = torch.autograd.grad(energy.sum(), pos, create_graph=self.training)
-            return energy, -grad
-
-    return GNNPotential()
-
-
-def graph_data(config: FFConfig, cutoff: float) -> dict[str, Any]:
-    """Precomputed tensors of one configuration for ``collate`` (the graph is fixed for fixed positions)."""
-    torch = _torch()
-    src, dst, off = radius_graph(config.atoms, cutoff)
-    return {
-        "positions": torch.tensor(config.atoms.positions, dtype=torch.float32),
-        "numbers": torch.tensor(config.atoms.numbers, dtype=torch.long),
-        "src": torch.as_tensor(src, dtype=torch.long),
-        "dst": torch.as_tensor(dst, dtype=torch.long),
-        "offsets": torch.tensor(off, dtype=torch.float32),
-        "energy": torch.tensor(config.energy_per_atom * config.natoms, dtype=torch.float32),
-        "forces": torch.tensor(config.forces, dtype=torch.float32),
-    }
-
-
-def collate(items: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Merge several configurations into one disconnected graph (node indices offset per structure)."""
-    torch = _torch()
-    offsets, start = [], 0
-    for it in items:
-        offsets.append(start)
-        start += len(it["numbers"])
-    return {
-        "positions": torch.cat([it["positions"] for it in items]),
-        "numbers": torch.cat([it["numbers"] for it in items]),
-        "src": torch.cat([it["src"] + o for it, o in zip(items, offsets)]),
-        "dst": torch.cat([it["dst"] + o for it, o in zip(items, offsets)]),
-        "offsets": torch.cat([it["offsets"] for it in items]),
-        "batch": torch.cat([torch.full((len(it["numbers"]),), k, dtype=torch.long) for k, it in enumerate(items)]),
-        "natoms": torch.tensor([len(it["numbers"]) for it in items], dtype=torch.float32),
-        "n_structures": len(items),
-        "energy": torch.stack([it["energy"] for it in items]),
-        "forces": torch.cat([it["forces"] for it in items]),
-    }
-
-
-def train_gnn(
-    model,
-    train: Sequence[FFConfig],
-    val: Sequence[FFConfig],
-    epochs: int = 20,
-    batch_size: int = 4,
-    lr: float = 2e-3,
-    force_weight: float = 10.0,
-    seed: int = 42,
-    progress: bool = True,
-) -> dict[str, list[float]]:
-    """Fit ``model`` to energies per atom and forces (MSE loss, Adam, cosine learning-rate decay).
-
-    Returns per-epoch validation MAEs: ``{"val energy (meV/atom)": [...], "val force (eV/Å)": [...]}``
-    plus the training loss. The energy shift/scale are set from the training set first.
-    """
-    torch = _torch()
-    from tqdm.auto import tqdm
-
-    torch.manual_seed(seed)
-    e_train = np.array([c.energy_per_atom for c in train])
-    model.energy_shift.fill_(float(e_train.mean()))
-    model.energy_scale.fill_(float(max(e_train.std(), 1e-3)))
-    data_train = [graph_data(c, model.cutoff) for c in train]
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs))
-    rng = np.random.default_rng(seed)
-    history: dict[str, list[float]] = {"train loss": [], "val energy (meV/atom)": [], "val force (eV/Å)": []}
-    bar = tqdm(range(epochs), desc="GNN epochs", disable=not progress)
-    for _ in bar:
-        model.train()
-        order = rng.permutation(len(data_train))
-        losses = []
-        for k in range(0, len(order), batch_size):
-            batch = collate([data_train[m] for m in order[k : k + batch_size]])
-            energy, forces = model(batch)
-            loss_e = (((energy - batch["energy"]) / batch["natoms"]) ** 2).mean()
-            loss_f = ((forces - batch["forces"]) ** 2).mean()
-            loss = loss_e + force_weight * loss_f
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            losses.append(float(loss))
-        sched.step()
-        pred = predict_gnn(model, val)
-        history["train loss"].append(float(np.mean(losses)))
-        history["val energy (meV/atom)"].append(1000 * float(np.mean(np.abs(pred["e_true"] - pred["e_pred"]))))
-        history["val force (eV/Å)"].append(float(np.mean(np.abs(pred["f_true"] - pred["f_pred"]))))
-        bar.set_postfix(
-            E=f"{history['val energy (meV/atom)'][-1]:.1f} meV/at", F=f"{history['val force (eV/Å)'][-1]:.3f} eV/Å"
-        )
-    return history
-
-
-def predict_gnn(model, configs: Sequence[FFConfig], batch_size: int = 8) -> dict[str, np.ndarray]:
-    """Energies per atom (eV/atom) and force components (eV/Å), true and predicted, for ``configs``."""
-    model.eval()
-    e_true, e_pred, f_true, f_pred = [], [], [], []
-    for k in range(0, len(configs), batch_size):
-        chunk = configs[k : k + batch_size]
-        batch = collate([graph_data(c, model.cutoff) for c in chunk])
-        energy, forces = model(batch)
-        e_pred.extend((energy.detach() / batch["natoms"]).tolist())
-        e_true.extend(c.energy_per_atom for c in chunk)
-        f_pred.append(forces.detach().numpy().ravel())
-        f_true.append(np.concatenate([c.forces.ravel() for c in chunk]))
-    return {
-        "e_true": np.array(e_true),
-        "e_pred": np.array(e_pred),
-        "f_true": np.concatenate(f_true),
-        "f_pred": np.concatenate(f_pred),
-    }
-
-
-# =====================================================================
-# ALIGNN-FF (alignn's DGL-free alignn_atomwise_pure)
-# =====================================================================
-
-
-def alignn_ff_dir(element: str) -> Path:
-    """Folder of the ALIGNN-FF checkpoint for ``element``: ``outputs/alignn_ff/<element>`` (created).
-
-    Notebook 05 trains there; notebook 06 loads from there (and trains a small one when
-    ``(alignn_ff_dir(el) / "best_model.pt")`` is absent, using ``train_alignn_ff``).
-    """
+def alignn_ff_dir(element: str, lesson: str = "05_ml_force_fields") -> Path:
+    """Checkpoint folder ``outputs/<lesson>/alignn_ff_<element>`` (created): each lesson trains its own."""
     check_element(element)
-    return outputs_dir("alignn_ff", element)
+    return outputs_dir(lesson, f"alignn_ff_{element}")
 
 
 def alignn_ff_config(
@@ -583,46 +278,22 @@ def alignn_ff_config(
     trains on a CPU. ``max_neighbors=None`` keeps every neighbour inside the cutoff (a k-nearest cap would
     make the energy jump when neighbours swap order).
     """
-    return {
-        "dataset": "user_data",
-        "target": "target",
-        "atom_features": "cgcnn",
-        "neighbor_strategy": "pure_torch",
-        "id_tag": "jid",
-        "random_seed": seed,
-        "n_train": n_train,
-        "n_val": n_val,
-        "n_test": n_test,
-        "keep_data_order": True,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "learning_rate": learning_rate,
-        "criterion": "l1",
-        "optimizer": "adamw",
-        "scheduler": "onecycle",
-        "num_workers": 0,
-        "cutoff": cutoff,
-        "three_body_cutoff": min(3.5, cutoff),
-        "max_neighbors": None,
-        "use_lmdb": True,
-        "write_predictions": True,
-        "output_dir": str(output_dir),
-        "filename": str(Path(output_dir) / "cache_"),
-        "model": {
-            "name": "alignn_atomwise_pure",
-            "atom_input_features": 92,
-            "alignn_layers": alignn_layers,
-            "gcn_layers": gcn_layers,
-            "hidden_features": hidden_features,
-            "embedding_features": embedding_features,
-            "calculate_gradient": True,
-            "graphwise_weight": 1.0,
-            "gradwise_weight": force_weight,
-            "stresswise_weight": stress_weight,
-            "atomwise_output_features": 0,
-            "atomwise_weight": 0.0,
-        },
+    # fmt: off
+    model = {
+        "name": "alignn_atomwise_pure", "atom_input_features": 92, "alignn_layers": alignn_layers,
+        "gcn_layers": gcn_layers, "hidden_features": hidden_features, "embedding_features": embedding_features,
+        "calculate_gradient": True, "graphwise_weight": 1.0, "gradwise_weight": force_weight,
+        "stresswise_weight": stress_weight, "atomwise_output_features": 0, "atomwise_weight": 0.0,
     }
+    return {
+        "dataset": "user_data", "target": "target", "atom_features": "cgcnn", "neighbor_strategy": "pure_torch",
+        "id_tag": "jid", "random_seed": seed, "n_train": n_train, "n_val": n_val, "n_test": n_test,
+        "keep_data_order": True, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
+        "criterion": "l1", "optimizer": "adamw", "scheduler": "onecycle", "num_workers": 0, "cutoff": cutoff,
+        "three_body_cutoff": min(3.5, cutoff), "max_neighbors": None, "use_lmdb": True, "write_predictions": True,
+        "output_dir": str(output_dir), "filename": str(Path(output_dir) / "cache_"), "model": model,
+    }
+    # fmt: on
 
 
 def _alignn_record(config: FFConfig, with_stress: bool) -> dict[str, Any]:
@@ -649,19 +320,61 @@ def _alignn_initial_model(cfg: dict[str, Any], energy_per_atom: float, folder: P
     (``current_model.pt`` beside a ``config.json``).
     """
     import torch
+    from alignn.config import TrainingConfig
     from alignn.models.alignn_atomwise_pure import ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig
 
     torch.manual_seed(cfg.get("random_seed") or 0)
     model = ALIGNNAtomWisePure(ALIGNNAtomWisePureConfig(**cfg["model"]))
     with torch.no_grad():
         model.fc.bias.fill_(energy_per_atom)
-    from alignn.config import TrainingConfig
-
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.json").write_text(json.dumps(TrainingConfig(**cfg).dict()))
     path = folder / "current_model.pt"
     torch.save(model.state_dict(), path)
     return path
+
+
+def training_hash(cfg: dict[str, Any], id_prop: str) -> str:
+    """sha256 of the training config (without its output paths) and of the training data text."""
+    settings = {k: v for k, v in cfg.items() if k not in ("output_dir", "filename")}
+    text = json.dumps(settings, sort_keys=True) + "\n" + id_prop
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def completed_checkpoint(folder: Path | str, digest: str | None = None) -> bool:
+    """True when ``folder`` holds a finished training (marker and ``best_model.pt``), and, with ``digest``,
+    one whose marker records exactly that ``training_hash``."""
+    folder = Path(folder)
+    marker = folder / MARKER
+    if not (marker.exists() and (folder / "best_model.pt").exists()):
+        return False
+    return digest is None or json.loads(marker.read_text()).get("hash") == digest
+
+
+def _run_alignn_trainer(out: Path, data_dir: Path, init: Path, verbose: bool) -> float:
+    """alignn's ``train_for_folder`` on ``data_dir`` into ``out``; returns the wall time (s)."""
+    from alignn.train_alignn import train_for_folder
+
+    start = time.time()
+    log_path = out / "train.log"
+    with open(log_path, "w") as log, contextlib.nullcontext() if verbose else contextlib.redirect_stdout(log):
+        train_for_folder(
+            root_dir=str(data_dir),
+            config_name=str(out / "train_config.json"),
+            output_dir=str(out),
+            restart_model_path=str(init),
+        )
+    for cache in out.glob("cache_*"):  # alignn's LMDB graph caches: rebuilt on every run
+        shutil.rmtree(cache, ignore_errors=True) if cache.is_dir() else cache.unlink()
+    if not (out / "best_model.pt").exists():
+        raise ForceFieldError(f"alignn finished without writing best_model.pt in {out}; see {log_path}.")
+    return time.time() - start
+
+
+def _device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def train_alignn_ff(
@@ -677,74 +390,44 @@ def train_alignn_ff(
 ) -> Path:
     """Train ALIGNN-FF on the mlearn data of ``element`` with alignn's own trainer; return the checkpoint folder.
 
-    * Data: ``records`` or ``utils.load_dataset(f"mlearn_{element}")``, checked by ``prepare_configs`` and
-      split by ``split_configs`` on the JARVIS-Leaderboard split from ``utils.split_records``
-      (``max_configs`` for a smaller run).
-    * Training: ``alignn.train_alignn.train_for_folder`` on an ``id_prop.json`` written in ``out_dir``
-      (order train, val, test with ``keep_data_order``), config from ``alignn_ff_config(**config_kwargs)``.
-      alignn's console output goes to ``out_dir/train.log`` unless ``verbose``.
+    * Data: ``records`` or ``utils.load_dataset(f"mlearn_{element}")``, checked by ``prepare_configs``, split
+      by ``split_configs`` on the JARVIS-Leaderboard split (``max_configs`` for a smaller run).
+    * Config: ``alignn_ff_config(**config_kwargs)``; alignn's console output goes to ``train.log``.
+    * Reuse: a folder whose marker (``complete.json``) records the same config and data hash is returned
+      as it is; any other content (another config, an interrupted run) is deleted and trained anew.
     * Result in ``out_dir`` (default ``alignn_ff_dir(element)``): ``config.json``, ``best_model.pt``,
-      ``history_train.json``/``history_val.json`` (columns: total, energy, -, force, stress, - losses),
-      ``split.json`` (jids per part) and ``ffinfo.json`` (element, sizes, time, units).
-    Stress training (``stress_weight > 0``) uses the mlearn stresses converted to GPa in ASE's sign
-    convention; configurations without a usable stress then count as zero stress, so keep it off for
-    data whose stresses are missing.
+      ``history_*.json``, ``split.json`` (jids per part), ``ffinfo.json`` and the marker, written last.
+    Stress training (``stress_weight > 0``) counts configurations without a usable stress as zero stress.
     """
-    from alignn.train_alignn import train_for_folder
-
     from .data import load_dataset, split_records
 
     name = check_element(element)
     out = Path(out_dir) if out_dir is not None else alignn_ff_dir(element)
-    if out.exists():
-        for stale in ("best_model.pt", "current_model.pt", "last_model.pt", "config.json"):
-            (out / stale).unlink(missing_ok=True)
-    out.mkdir(parents=True, exist_ok=True)
     records = records if records is not None else load_dataset(name)
-    labels = split_records(records, "total_energy").labels
-    configs = prepare_configs(records, element, split_labels=labels)
+    configs = prepare_configs(records, element, split_labels=split_records(records, "total_energy").labels)
     parts = split_configs(configs, max_configs=max_configs, seed=seed)
-    with_stress = stress_weight > 0
-    data_dir = out / "data"
-    data_dir.mkdir(exist_ok=True)
     ordered = parts["train"] + parts["val"] + parts["test"]
-    (data_dir / "id_prop.json").write_text(json.dumps([_alignn_record(c, with_stress) for c in ordered]))
-    cfg = alignn_ff_config(
-        len(parts["train"]), len(parts["val"]), len(parts["test"]), epochs, out,
-        stress_weight=stress_weight, seed=seed, **config_kwargs,
-    )  # fmt: skip
+    id_prop = json.dumps([_alignn_record(c, stress_weight > 0) for c in ordered])
+    sizes = [len(parts[k]) for k in ("train", "val", "test")]
+    cfg = alignn_ff_config(*sizes, epochs, out, stress_weight=stress_weight, seed=seed, **config_kwargs)
+    digest = training_hash(cfg, id_prop)
+    if completed_checkpoint(out, digest):
+        print(f"Reusing the ALIGNN-FF checkpoint in {out} (its marker matches this config and data).")
+        return out
+    if out.exists() and any(out.iterdir()) and not (out / "train_config.json").exists():
+        raise ForceFieldError(f"{out} holds files that are not an ALIGNN-FF training: choose an empty folder.")
+    shutil.rmtree(out, ignore_errors=True)  # a stale or unfinished training: start again
+    (out / "data").mkdir(parents=True)
+    (out / "data" / "id_prop.json").write_text(id_prop)
     (out / "train_config.json").write_text(json.dumps(cfg, indent=2))
-    e_mean = float(np.mean([c.energy_per_atom for c in parts["train"]]))
-    init = _alignn_initial_model(cfg, e_mean, out / "init")
-    start = time.time()
-    log_path = out / "train.log"
-    with open(log_path, "w") as log:
-        ctx = contextlib.nullcontext() if verbose else contextlib.redirect_stdout(log)
-        with ctx:
-            train_for_folder(
-                root_dir=str(data_dir),
-                config_name=str(out / "train_config.json"),
-                output_dir=str(out),
-                restart_model_path=str(init),
-            )
-    seconds = time.time() - start
-    for cache in out.glob("cache_*"):  # alignn's LMDB graph caches: rebuilt on every run
-        shutil.rmtree(cache, ignore_errors=True) if cache.is_dir() else cache.unlink()
-    if not (out / "best_model.pt").exists():
-        raise ForceFieldError(f"alignn finished without writing best_model.pt in {out}; see {log_path}.")
+    init = _alignn_initial_model(cfg, float(np.mean([c.energy_per_atom for c in parts["train"]])), out / "init")
+    seconds = _run_alignn_trainer(out, out / "data", init, verbose)
     (out / "split.json").write_text(json.dumps({k: [c.jid for c in v] for k, v in parts.items()}))
-    info = {
-        "element": element,
-        "n_train": len(parts["train"]),
-        "n_val": len(parts["val"]),
-        "n_test": len(parts["test"]),
-        "epochs": epochs,
-        "train_seconds": round(seconds, 1),
-        "stress_weight": stress_weight,
-        "energy_unit": "eV/atom (model 'out'); calculator returns eV per cell",
-        "device": "cuda" if _torch().cuda.is_available() else "cpu",
-    }
+    info = dict(element=element, elements=[element], n_train=sizes[0], n_val=sizes[1], n_test=sizes[2])
+    info.update(epochs=epochs, train_seconds=round(seconds, 1), stress_weight=stress_weight)
+    info.update(energy_unit="eV/atom (model 'out'); calculator returns eV per cell", device=_device())
     (out / "ffinfo.json").write_text(json.dumps(info, indent=2))
+    (out / MARKER).write_text(json.dumps({"hash": digest, "epochs": epochs, "finished": time.ctime()}))
     return out
 
 
@@ -763,40 +446,50 @@ def alignn_history(model_dir: Path | str) -> dict[str, list[float]]:
     return out
 
 
-def _alignn_calculator_class():
-    from alignn.ff.calculators import AlignnAtomwiseCalculator
+class AlignnFFCalculator(Calculator):
+    """ASE calculator of an ALIGNN-FF checkpoint: alignn's own calculator inside, with two guards.
 
-    class AlignnFFCalculator(AlignnAtomwiseCalculator):
-        """alignn's ASE calculator with the force array always shaped (N, 3).
+    * Forces always come back shaped (N, 3): alignn's model squeezes them, so a 1-atom cell would get
+      shape (3,) and ASE's optimizers and filters would fail or broadcast silently.
+    * A structure with an element outside ``elements`` (the training set) is refused: a model trained
+      on Si alone returns numbers for Cu, but they mean nothing.
+    """
 
-        alignn's model squeezes its force tensor, so a 1-atom cell comes back as shape (3,) and ASE's
-        optimizers and filters then fail or broadcast silently. This subclass reshapes (and checks) it.
-        """
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
-        def calculate(self, atoms=None, properties=None, system_changes=None):
-            if atoms is None or len(atoms) == 0:
-                raise ForceFieldError("The ALIGNN-FF calculator needs an ASE Atoms with at least one atom.")
-            super().calculate(atoms, properties, system_changes)
-            forces = np.asarray(self.results["forces"], dtype=float)
-            if forces.size != 3 * len(atoms):
-                raise ForceFieldError(
-                    f"ALIGNN-FF returned {forces.size} force components for {len(atoms)} atoms "
-                    f"(expected {3 * len(atoms)})."
-                )
-            self.results["forces"] = forces.reshape(len(atoms), 3)
-            self.results["energy"] = float(self.results["energy"])
-            self.results["free_energy"] = self.results["energy"]
-            stress = np.asarray(self.results.get("stress", np.zeros(6)), dtype=float)
-            self.results["stress"] = stress if stress.shape == (6,) else np.zeros(6)
+    def __init__(self, model_dir, elements=None, device: str = "cpu", model_filename: str = "best_model.pt"):
+        from alignn.ff.calculators import AlignnAtomwiseCalculator
 
-    return AlignnFFCalculator
+        super().__init__()
+        self.elements = frozenset(elements) if elements else None
+        self.inner = AlignnAtomwiseCalculator(path=str(model_dir), model_filename=model_filename, device=device)
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        if atoms is None or len(atoms) == 0:
+            raise ForceFieldError("The ALIGNN-FF calculator needs an ASE Atoms with at least one atom.")
+        unknown = set(atoms.get_chemical_symbols()) - (self.elements or set(atoms.get_chemical_symbols()))
+        if unknown:
+            raise ForceFieldError(
+                f"This ALIGNN-FF was trained on {', '.join(sorted(self.elements))} only; the structure contains "
+                f"{', '.join(sorted(unknown))}, for which its energies mean nothing. Train it on data with them."
+            )
+        super().calculate(atoms, properties, system_changes)
+        self.inner.calculate(self.atoms, properties, system_changes)
+        forces = np.asarray(self.inner.results["forces"], dtype=float)
+        if forces.size != 3 * len(atoms):
+            raise ForceFieldError(f"ALIGNN-FF returned {forces.size} force components for {len(atoms)} atoms.")
+        stress = np.asarray(self.inner.results.get("stress", np.zeros(6)), dtype=float)
+        energy = float(self.inner.results["energy"])
+        self.results = {"energy": energy, "free_energy": energy, "forces": forces.reshape(len(atoms), 3)}
+        self.results["stress"] = stress if stress.shape == (6,) else np.zeros(6)
 
 
 def alignn_ff_calculator(model_dir: Path | str, device: str | None = None, model_filename: str = "best_model.pt"):
-    """ASE calculator (energy eV, forces eV/Å, stress eV/Å^3) of an ALIGNN-FF checkpoint folder.
+    """``AlignnFFCalculator`` (energy eV, forces eV/Å, stress eV/Å³) of a checkpoint folder.
 
     ``model_dir`` must hold alignn's ``config.json`` and ``model_filename``, as written by
-    ``train_alignn_ff``. Works for 1-atom cells (see ``AlignnFFCalculator``).
+    ``train_alignn_ff``; its ``ffinfo.json`` names the training elements (without it: a warning, and
+    no element check).
     """
     import torch
 
@@ -807,9 +500,17 @@ def alignn_ff_calculator(model_dir: Path | str, device: str | None = None, model
             f"{model_dir} is not an ALIGNN-FF checkpoint folder: {', '.join(missing)} missing. "
             f"Train one with utils.forcefields.train_alignn_ff(element) first."
         )
+    info = model_dir / "ffinfo.json"
+    elements = json.loads(info.read_text()).get("elements") if info.exists() else None
+    if not elements:
+        warnings.warn(f"{model_dir} does not say which elements it was trained on: no element check.", stacklevel=2)
     torch.set_default_dtype(torch.float32)
-    cls = _alignn_calculator_class()
-    return cls(path=str(model_dir), model_filename=model_filename, device=device or "cpu")
+    return AlignnFFCalculator(model_dir, elements, device or "cpu", model_filename)
+
+
+# =====================================================================
+# Evaluation
+# =====================================================================
 
 
 def predict_calculator(calc, configs: Sequence[FFConfig], progress: bool = False) -> dict[str, np.ndarray]:
@@ -824,19 +525,12 @@ def predict_calculator(calc, configs: Sequence[FFConfig], progress: bool = False
         f_pred.append(atoms.get_forces().ravel())
         e_true.append(c.energy_per_atom)
         f_true.append(c.forces.ravel())
-    return {
-        "e_true": np.array(e_true),
-        "e_pred": np.array(e_pred),
-        "f_true": np.concatenate(f_true),
-        "f_pred": np.concatenate(f_pred),
-    }
+    return {"e_true": np.array(e_true), "e_pred": np.array(e_pred), "f_true": np.concatenate(f_true),
+            "f_pred": np.concatenate(f_pred)}  # fmt: skip
 
 
 def ff_metrics(pred: dict[str, np.ndarray], train: Sequence[FFConfig]) -> dict[str, float]:
-    """Energy MAE (meV/atom) and force MAE (eV/Å) with their mean-baseline counterparts.
-
-    Baselines: energy = always the training mean energy per atom; force = always zero force.
-    """
+    """Energy MAE (meV/atom) and force MAE (eV/Å) with their baselines (training mean energy; zero force)."""
     e_mean = float(np.mean([c.energy_per_atom for c in train]))
     return {
         "energy MAE (meV/atom)": 1000 * float(np.mean(np.abs(pred["e_true"] - pred["e_pred"]))),
@@ -846,156 +540,20 @@ def ff_metrics(pred: dict[str, np.ndarray], train: Sequence[FFConfig]) -> dict[s
     }
 
 
-# =====================================================================
-# Simulations with any ASE calculator
-# =====================================================================
+def bulk_modulus_verdict(
+    b_gpa: float, reference_gpa: float | None, a: float, a_reference: float, fit_note: str = "ok"
+) -> str:
+    """One sentence on whether an E-V result is physically plausible, so that a notebook never prints an
+    absurd number without comment.
 
-
-def relax(
-    atoms,
-    calc,
-    fmax: float = 0.02,
-    steps: int = 200,
-    relax_cell: bool = True,
-    symmetry: bool = False,
-    optimizer: str = "FIRE",
-):
-    """Relax positions (and the cell, via ASE's ``FrechetCellFilter``); returns a relaxed copy.
-
-    ``symmetry`` keeps the space group (``FixSymmetry``) during the relaxation; ``optimizer`` is
-    ``"FIRE"`` (robust for rough or untrained models) or ``"BFGS"`` (fewer steps near a smooth minimum).
-    The copy carries the calculator, no constraint, and ``info["relax_steps"]``, ``info["converged"]``
-    and ``info["energy"]`` (eV).
-    """
-    from ase.constraints import FixSymmetry
-    from ase.filters import FrechetCellFilter
-    from ase.optimize import BFGS, FIRE
-
-    optimizers = {
-        "FIRE": lambda target: FIRE(target, logfile=None),
-        "BFGS": lambda target: BFGS(target, logfile=None, maxstep=0.1),
-    }
-    if optimizer not in optimizers:
-        raise ForceFieldError(f"optimizer must be one of {sorted(optimizers)}; found {optimizer!r}.")
-    if len(atoms) == 0:
-        raise ForceFieldError("Cannot relax an empty structure.")
-    atoms = atoms.copy()
-    atoms.calc = calc
-    if symmetry:
-        atoms.set_constraint(FixSymmetry(atoms, symprec=1e-3))
-    opt = optimizers[optimizer](FrechetCellFilter(atoms) if relax_cell else atoms)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # FixSymmetry and the filters warn about details we do not need
-        converged = bool(opt.run(fmax=fmax, steps=steps))
-    energy = float(atoms.get_potential_energy())
-    atoms.set_constraint()
-    atoms.info.update(relax_steps=opt.get_number_of_steps(), converged=converged, energy=energy)
-    return atoms
-
-
-def energy_volume_scan(atoms, calc, linear_strains: Sequence[float], keep_fractional: bool = True):
-    """Energies (eV) and volumes (Å³) of ``atoms`` under isotropic linear strains (cell x (1 + strain)).
-
-    ``keep_fractional`` keeps the fractional coordinates (the homogeneous deformation of elasticity).
-    ``keep_fractional=False`` keeps the cartesian positions instead, the chipsff 2024.11.30 mistake that
-    squeezes only the bonds crossing the cell boundary: only for demonstrating the artifact.
-    """
-    volumes, energies = [], []
-    for strain in linear_strains:
-        scaled = atoms.copy()
-        scaled.set_cell(atoms.cell.array * (1 + strain), scale_atoms=keep_fractional)
-        scaled.calc = calc
-        volumes.append(scaled.get_volume())
-        energies.append(scaled.get_potential_energy())
-    return np.array(volumes), np.array(energies)
-
-
-@dataclass
-class EOSResult:
-    """Birch-Murnaghan fit of E(V): minimum volume (Å³), energy (eV), bulk modulus (GPa) and checks."""
-
-    volumes: np.ndarray
-    energies: np.ndarray
-    v0: float
-    e0: float
-    bulk_modulus: float
-    rms_residual_mev_atom: float
-    min_inside: bool
-    ok: bool
-    note: str
-
-
-def fit_eos(
-    volumes: Sequence[float], energies: Sequence[float], n_atoms: int, eos: str = "birchmurnaghan"
-) -> EOSResult:
-    """Fit E(V) with ASE's ``EquationOfState`` and check it.
-
-    Checks: the fitted minimum lies inside the scanned volumes (else the range was off-centre and the
-    modulus is an extrapolation), the RMS residual is below 1 meV/atom, the modulus is positive.
-    """
-    from ase.eos import EquationOfState
-
-    v = np.asarray(volumes, dtype=float)
-    e = np.asarray(energies, dtype=float)
-    fit = EquationOfState(v, e, eos=eos)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            v0, e0, b = fit.fit(warn=False)
-    except Exception as exc:  # flat or noisy E(V): scipy's fit does not converge
-        return EOSResult(v, e, math.nan, math.nan, math.nan, math.nan, False, False, f"the fit failed ({exc})")
-    pred = fit.func(v, *fit.eos_parameters)
-    rms = float(np.sqrt(np.mean((pred - e) ** 2)) / n_atoms * 1000)
-    inside = bool(v.min() < v0 < v.max())
-    notes = []
-    if not inside:
-        notes.append(f"minimum {v0:.2f} Å³ outside the scanned range {v.min():.2f}-{v.max():.2f} Å³")
-    if rms > 1.0:
-        notes.append(f"RMS residual {rms:.2f} meV/atom > 1 meV/atom")
-    if not b > 0:
-        notes.append("non-positive bulk modulus")
-    bulk_modulus = float(b * EV_PER_A3_TO_GPA)
-    return EOSResult(v, e, float(v0), float(e0), bulk_modulus, rms, inside, not notes, "; ".join(notes) or "ok")
-
-
-def equation_of_state(
-    atoms, calc, volume_range: float = 0.06, points: int = 9, eos: str = "birchmurnaghan"
-) -> dict[str, Any]:
-    """Energy-volume curve from isotropic scaling of ``atoms`` (positions kept fractional, not relaxed).
-
-    Volumes span ``V0 (1 - volume_range) .. V0 (1 + volume_range)``. Returns volumes (Å^3/atom), energies
-    (eV/atom), the fitted V0 (Å^3/atom), E0 (eV/atom), bulk modulus B (GPa) and the fit check of
-    ``fit_eos`` (``ok``, ``note``).
-    """
-    if not 0 < volume_range < 0.5:
-        raise ForceFieldError(f"volume_range is a fraction, e.g. 0.06 for +-6 %; found {volume_range}.")
-    n = len(atoms)
-    factors = np.linspace(1 - volume_range, 1 + volume_range, points)
-    volumes, energies = energy_volume_scan(atoms, calc, np.cbrt(factors) - 1)
-    fit = fit_eos(volumes / n, energies / n, n_atoms=1, eos=eos)
-    return {
-        "volumes": fit.volumes,
-        "energies": fit.energies,
-        "v0": fit.v0,
-        "e0": fit.e0,
-        "B_GPa": fit.bulk_modulus,
-        "ok": fit.ok,
-        "note": fit.note,
-    }
-
-
-def bulk_modulus_verdict(eos: dict[str, Any], reference_gpa: float | None, a: float, a_reference: float) -> str:
-    """One sentence on whether an E-V result of ``equation_of_state`` is physically plausible.
-
-    Implausible: a failed fit check, a modulus more than a factor of two from ``reference_gpa`` (DFT or
-    experiment), or a relaxed lattice constant ``a`` more than 3 % from ``a_reference``. The sentence
-    says what such a result means, so that a notebook never prints an absurd number without comment.
+    Implausible: a failed fit check (``fit_note`` other than "ok"), a modulus more than a factor of two
+    from ``reference_gpa``, or a relaxed lattice constant ``a`` more than 3 % from ``a_reference``.
     """
     problems = []
-    if not eos.get("ok", True):
-        problems.append(f"the E-V fit failed its checks ({eos.get('note')})")
-    elif reference_gpa and not 0.5 < eos["B_GPa"] / reference_gpa < 2:
-        problems.append(f"B = {eos['B_GPa']:.1f} GPa is more than a factor of two from {reference_gpa} GPa")
+    if fit_note != "ok":
+        problems.append(f"the E-V fit failed its checks ({fit_note})")
+    elif reference_gpa and not 0.5 < b_gpa / reference_gpa < 2:
+        problems.append(f"B = {b_gpa:.1f} GPa is more than a factor of two from {reference_gpa} GPa")
     if abs(a / a_reference - 1) > 0.03:
         problems.append(f"a = {a:.3f} Å is {100 * (a / a_reference - 1):+.1f} % from {a_reference:.3f} Å")
     if not problems:
@@ -1007,127 +565,3 @@ def bulk_modulus_verdict(eos: dict[str, Any], reference_gpa: float | None, a: fl
         "too steep or has its minimum in the wrong place. Expected in fast mode (a few epochs on ~80 cells); "
         "in full mode, train longer or check the data."
     )
-
-
-@dataclass
-class MDTrace:
-    """Time series of an MD run: time (fs), potential/kinetic/total energy (eV/atom), temperature (K)."""
-
-    time_fs: list[float] = field(default_factory=list)
-    epot: list[float] = field(default_factory=list)
-    ekin: list[float] = field(default_factory=list)
-    temperature: list[float] = field(default_factory=list)
-
-    @property
-    def etot(self) -> np.ndarray:
-        return np.array(self.epot) + np.array(self.ekin)
-
-
-def run_md(
-    atoms,
-    calc,
-    steps: int,
-    timestep_fs: float = 1.0,
-    temperature_K: float = 300.0,
-    ensemble: str = "nve",
-    friction: float = 0.02,
-    start_temperature_K: float | None = None,
-    interval: int = 1,
-    seed: int = 42,
-    progress: bool = True,
-) -> tuple[Any, MDTrace]:
-    """Run NVE (velocity Verlet) or NVT (Langevin) MD; returns (final atoms, trace).
-
-    Velocities start from a Maxwell-Boltzmann distribution at ``start_temperature_K`` (default:
-    ``temperature_K``) unless ``atoms`` already has momenta and ``start_temperature_K`` is None.
-    ``friction`` is the Langevin friction in 1/fs.
-    """
-    from ase import units
-    from ase.md.langevin import Langevin
-    from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
-    from ase.md.verlet import VelocityVerlet
-    from tqdm.auto import tqdm
-
-    atoms = atoms.copy()
-    atoms.calc = calc
-    has_momenta = np.abs(atoms.get_momenta()).sum() > 0
-    if start_temperature_K is not None or not has_momenta:
-        rng = np.random.default_rng(seed)
-        MaxwellBoltzmannDistribution(atoms, temperature_K=start_temperature_K or temperature_K, rng=rng)
-        Stationary(atoms)
-    if ensemble == "nve":
-        dyn = VelocityVerlet(atoms, timestep=timestep_fs * units.fs)
-    elif ensemble == "nvt":
-        dyn = Langevin(
-            atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=friction / units.fs,
-            rng=np.random.default_rng(seed),
-        )  # fmt: skip
-    else:
-        raise ForceFieldError(f"ensemble must be 'nve' or 'nvt', found {ensemble!r}.")
-    trace = MDTrace()
-    n = len(atoms)
-
-    def record():
-        trace.time_fs.append(dyn.get_number_of_steps() * timestep_fs)
-        trace.epot.append(atoms.get_potential_energy() / n)
-        trace.ekin.append(atoms.get_kinetic_energy() / n)
-        trace.temperature.append(atoms.get_temperature())
-
-    record()
-    bar = tqdm(total=steps, desc=f"MD {ensemble.upper()}", disable=not progress)
-    done = 0
-    while done < steps:
-        k = min(interval, steps - done)
-        dyn.run(k)
-        done += k
-        record()
-        bar.update(k)
-    bar.close()
-    return atoms, trace
-
-
-def rdf(atoms, rmax: float = 5.0, nbins: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """Radial distribution function g(r) of a periodic structure, or averaged over a sequence of frames.
-
-    Periodic images are included. Returns bin centres (Å) and g(r), normalised so that an ideal gas of
-    the same density gives 1. The one g(r) of the curriculum: notebook 06 uses it through utils.benchmark.
-    """
-    from ase.neighborlist import neighbor_list
-
-    frames = [atoms] if hasattr(atoms, "get_volume") else list(atoms)
-    if not frames:
-        raise ForceFieldError("rdf needs a structure or a non-empty sequence of frames; found none.")
-    edges = np.linspace(0.0, rmax, nbins + 1)
-    shell = 4.0 / 3.0 * np.pi * (edges[1:] ** 3 - edges[:-1] ** 3)
-    g = np.zeros(nbins)
-    for frame in frames:
-        counts, _ = np.histogram(neighbor_list("d", frame, rmax), bins=edges)
-        density = len(frame) / frame.get_volume()
-        g += counts / (len(frame) * density * shell)
-    return 0.5 * (edges[1:] + edges[:-1]), g / len(frames)
-
-
-def crystal(element: str, a: float | None = None, cubic: bool = True, repeat: Iterable[int] = (1, 1, 1)):
-    """ASE's reference crystal of ``element`` (diamond Si/Ge, fcc Cu/Ni, bcc Li/Mo), optionally with lattice
-    constant ``a`` (Å), as a conventional cubic cell repeated ``repeat`` times."""
-    from ase.build import bulk
-
-    try:
-        atoms = bulk(element, a=a, cubic=cubic) if a else bulk(element, cubic=cubic)
-    except (ValueError, KeyError) as exc:
-        raise ForceFieldError(f"ASE knows no reference crystal for {element!r} ({exc}).") from exc
-    return atoms.repeat(tuple(repeat))
-
-
-def lattice_constant_from_volume(element: str, volume_per_atom: float) -> float:
-    """Cubic lattice constant (Å) of ``crystal(element)`` with the given volume per atom (Å^3)."""
-    ref = crystal(element)
-    return float((volume_per_atom * len(ref)) ** (1 / 3))
-
-
-def set_threads(n: int | None = None) -> int:
-    """Limit torch's CPU threads (default: env ``OMP_NUM_THREADS`` or all cores); returns the number used."""
-    torch = _torch()
-    n = n or int(os.environ.get("OMP_NUM_THREADS", 0)) or os.cpu_count() or 1
-    torch.set_num_threads(n)
-    return n
