@@ -158,6 +158,25 @@ def test_cached_zip_with_damaged_data_is_refetched(online, records, fake_figshar
     assert calls == [URL]
 
 
+def test_cached_zip_damaged_after_its_first_record_is_refetched(online, fake_figshare):
+    calls, responses = fake_figshare
+    # more than the 1 MB the stream parser reads at once, so the first record reads fine
+    many = [make_record(f"JVASP-{i}", -0.01 * i) | {"note": f"record {i} " * 40} for i in range(4000)]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(TAG, json.dumps(many))
+    damaged = bytearray(buffer.getvalue())
+    end_of_data = len(damaged) - 22 - 46 - len(TAG)  # end record, central directory entry
+    damaged[end_of_data - 300 : end_of_data - 260] = b"\xff" * 40  # the tail of the deflate stream
+    (online / f"{TAG}.zip").write_bytes(bytes(damaged))
+    responses.append(FakeResponse(zipped(many)))
+    with pytest.warns(UserWarning, match="damaged"):
+        assert len(load_dataset("dft_3d")) == 4000
+    assert calls == [URL]
+    assert len(load_dataset("dft_3d")) == 4000  # repaired for good
+    assert calls == [URL]
+
+
 def test_corrupt_cache_detected_and_refetched(online, records, fake_figshare):
     cache = online
     calls, responses = fake_figshare

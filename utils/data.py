@@ -107,9 +107,7 @@ def data_folder() -> Path | None:
 def data_source() -> str:
     """One line saying where ``load_dataset`` reads from now."""
     folder = data_folder()
-    if folder is None:
-        return "online (jarvis-tools figshare, cached)"
-    return "the shipped workshop sample (data/sample)" if folder == SAMPLE_DIR else f"AIMS_DATA_DIR ({folder})"
+    return "online (jarvis-tools figshare, cached)" if folder is None else _folder_label(folder)
 
 
 def _required_keys(name: str) -> list[str]:
@@ -399,7 +397,7 @@ def _read_cache(cached: Path, required: list[str], name: str, limit: int | None)
 
 
 def _figshare_file(name: str) -> Path:
-    """The cached figshare download of dataset ``name``, downloaded (and validated) first if needed."""
+    """The cached figshare download of dataset ``name``, downloaded (and validated) first if absent."""
     entry = registry()["datasets"][name]
     required = entry["required_keys"]
     try:
@@ -409,7 +407,7 @@ def _figshare_file(name: str) -> Path:
     except Exception as exc:  # jarvis-tools missing or broken
         raise DatasetError(_no_data_message(name, f"jarvis-tools could not tell its source ({exc}).")) from exc
     cached = cache_dir() / f"{tag}.zip"
-    if _read_cache(cached, required, name, limit=1) is not None:
+    if cached.is_file():  # validated when it was downloaded; _cached_records repairs later damage
         return cached
     if _network_failed:
         reason = f"the network failed earlier in this session ({_network_failed[0]})."
@@ -438,16 +436,23 @@ def _mlearn_element(records: list[Record], element: str) -> list[Record]:
     return selected
 
 
+def _cached_records(name: str, limit: int | None) -> list[Record]:
+    """Records of the cached download of ``name``; a damaged cache file is reported, deleted and fetched again."""
+    records = _read_cache(_figshare_file(name), _required_keys(name), name, limit)
+    if records is None:  # fetched again just now, and validated: read it plainly
+        records = read_records(_figshare_file(name), _required_keys(name), f"cached {name}", max_records=limit)
+    return records
+
+
 def _download_or_cache(name: str, limit: int | None) -> list[Record]:
     if name.startswith(MLEARN_PREFIX):
         element = name[len(MLEARN_PREFIX) :]
-        parent = read_records(_figshare_file("mlearn"), _required_keys("mlearn"), label="cached mlearn")
-        records = _mlearn_element(parent, element)
+        records = _mlearn_element(_cached_records("mlearn", None), element)
         if not records:
             raise DatasetError(f"mlearn holds no single-element {element} configurations.")
         check_records(records, _required_keys(name), name)
         return records[:limit]
-    return read_records(_figshare_file(name), _required_keys(name), label=f"cached {name}", max_records=limit)
+    return _cached_records(name, limit)
 
 
 def dataset_path(name: str) -> Path:
