@@ -31,8 +31,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-os.environ.setdefault("AIMS_FAST", "0")  # never read the sample while building it
-os.environ["AIMS_FAST"] = "0"
+os.environ["AIMS_FAST"] = "0"  # never read the sample while building it
 os.environ.pop("AIMS_MAX_RECORDS", None)
 
 from utils import data  # noqa: E402
