@@ -222,4 +222,4 @@ def test_alignn_ff_entry_trains_its_own_checkpoint_not_notebook_05s(monkeypatch,
 
 
 def test_alignn_ff_folder_belongs_to_notebook_06() -> None:
-    assert bm.alignn_ff_folder("Si").parent.name == "06_chipsff"
+    assert bm.alignn_ff_folder("Si").parent.name == "07_chipsff"

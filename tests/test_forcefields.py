@@ -1,6 +1,6 @@
 """Tests of utils.forcefields: mlearn data checks, the ALIGNN-FF driver (checkpoint marker) and calculator guards.
 
-The Lennard-Jones potential and the GNN potential are taught in notebook 05 and checked there by assert cells.
+The Lennard-Jones potential and the GNN potential are taught in notebook 06 and checked there by assert cells.
 """
 
 from __future__ import annotations
@@ -48,7 +48,7 @@ def test_unknown_element_is_a_clear_error():
         ff.check_element("Fe")
     with pytest.raises(ff.ForceFieldError):
         ff.alignn_ff_dir("si")
-    assert ff.alignn_ff_dir("Si", lesson="06_chipsff") != ff.alignn_ff_dir("Si")  # each lesson its own folder
+    assert ff.alignn_ff_dir("Si", lesson="07_chipsff") != ff.alignn_ff_dir("Si")  # each lesson its own folder
     assert ff.check_element("Si") == "mlearn_Si"
     with pytest.raises(ff.ForceFieldError, match="expected only Cu"):
         ff.prepare_configs([record()], element="Cu")

@@ -1,6 +1,6 @@
 """utils.gnn: graphs and their cache, errors, checkpoints, POSCAR prediction, leaderboard CSV, alignn config.
 
-The training loop and the ALIGNN layer walk-through live in notebook 03 and are checked by its assert cells.
+The training loop and the ALIGNN layer walk-through live in notebook 04 and are checked by its assert cells.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """utils.llm: the cell guard, the hub switch (hub and loaders mocked), generation and the scoring of structures.
 
-The structure text, its parser, the prompts, LoRA and SFT are written in notebook 04 and checked by its
+The structure text, its parser, the prompts, LoRA and SFT are written in notebook 05 and checked by its
 assert cells.
 """
 

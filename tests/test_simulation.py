@@ -1,4 +1,4 @@
-"""Tests of utils.simulation, the relax / E-V / MD / g(r) API shared by notebooks 05 and 06 (ASE EMT as the model)."""
+"""Tests of utils.simulation, the relax / E-V / MD / g(r) API shared by notebooks 06 and 07 (ASE EMT as the model)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """CHIPS-FF-style benchmark protocol of force fields (any ASE calculator) against JARVIS-DFT: the driver of
-notebook 06 (Wines & Choudhary, ACS Mater. Lett. 2025, with fixes).
+notebook 07 (Wines & Choudhary, ACS Mater. Lett. 2025, with fixes).
 
 Per material and calculator: relaxation (``utils.simulation.relax``, ``FrechetCellFilter``, space group kept),
 lattice constants and volume, formation energy against elemental references relaxed with the *same*
@@ -154,8 +154,8 @@ def _emt():
 
 
 def alignn_ff_folder(element: str = "Si") -> Path:
-    """This lesson's own ALIGNN-FF checkpoint folder, ``outputs/06_chipsff/alignn_ff_<element>``."""
-    return forcefields.alignn_ff_dir(element, lesson="06_chipsff")
+    """This lesson's own ALIGNN-FF checkpoint folder, ``outputs/07_chipsff/alignn_ff_<element>``."""
+    return forcefields.alignn_ff_dir(element, lesson="07_chipsff")
 
 
 def _alignn_ff(element: str = "Si"):

@@ -1,4 +1,4 @@
-"""Machine-learning force fields: what notebook 05 uses but does not teach.
+"""Machine-learning force fields: what notebook 06 uses but does not teach.
 
 * **Data**: mlearn configurations -> checked ``FFConfig`` objects (energy per atom, forces, stress in
   ASE's convention; non-finite ones dropped) and a train/val/test split that follows the JARVIS-Leaderboard.
@@ -9,7 +9,7 @@
 * **Evaluation**: predictions of any ASE calculator on configurations, MAEs beside their baselines, and
   a plausibility verdict for an equation of state.
 
-The Lennard-Jones potential, the GNN potential and the E-V fit are taught in notebook 05 itself;
+The Lennard-Jones potential, the GNN potential and the E-V fit are taught in notebook 06 itself;
 relaxation, E-V scans, MD and g(r) live in ``utils.simulation``. Units: eV, Å, eV/Å, GPa.
 """
 
@@ -248,7 +248,7 @@ MARKER = "complete.json"
 """Written into a checkpoint folder when training finished; holds the hash of the config and the data."""
 
 
-def alignn_ff_dir(element: str, lesson: str = "05_ml_force_fields") -> Path:
+def alignn_ff_dir(element: str, lesson: str = "06_ml_force_fields") -> Path:
     """Checkpoint folder ``outputs/<lesson>/alignn_ff_<element>`` (created): each lesson trains its own."""
     check_element(element)
     return outputs_dir(lesson, f"alignn_ff_{element}")

@@ -1,4 +1,4 @@
-"""ALIGNN plumbing for notebook 03 (its training loop and ALIGNN layer walk-through are in the notebook).
+"""ALIGNN plumbing for notebook 04 (its training loop and ALIGNN layer walk-through are in the notebook).
 
 The shared config, graphs with clear errors and a content-keyed cache, prediction, checkpoints that load
 with ``weights_only=True``, the JARVIS-Leaderboard CSV, the driver of alignn's trainer, a graph picture.

@@ -1,4 +1,4 @@
-"""Plumbing of notebook 04 (AtomGPT-style language models); the lesson (structure text, parser, prompts,
+"""Plumbing of notebook 05 (AtomGPT-style language models); the lesson (structure text, parser, prompts,
 forward regressor, LoRA and SFT set-up) is written in the notebook. Here: the guard against non-physical
 cells (:func:`check_cell`); base models that are pretrained when they load (hub first, then the local
 cache) or built from scratch (:func:`load_base_model`, :func:`load_encoder`); batched generation;

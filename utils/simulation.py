@@ -1,4 +1,4 @@
-"""Simulations with any ASE calculator, shared by notebooks 05 and 06: relax, E-V scan and fit, MD, g(r).
+"""Simulations with any ASE calculator, shared by notebooks 06 and 07: relax, E-V scan and fit, MD, g(r).
 
 Units everywhere: eV, Å, Å³, GPa, fs, K.
 """
