@@ -12,7 +12,6 @@ a registry (``register_calculator`` plugs in any ASE calculator; downloads fail 
 from __future__ import annotations
 
 import math
-import socket
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import forcefields
+from .runtime import reachable
 from .simulation import eos_scan, relax, strained
 
 EV_PER_A2_TO_J_PER_M2 = 16.021766208
@@ -114,15 +114,6 @@ def available_calculators(names: Iterable[str] | None = None, verbose: bool = Tr
     return ok
 
 
-def network_available(host: str = "github.com", port: int = 443, timeout: float = 3.0) -> bool:
-    """True when a TCP connection to ``host:port`` opens within ``timeout`` seconds."""
-    try:
-        with socket.create_connection((host, port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 def _chgnet():
     try:
         from chgnet.model import CHGNetCalculator
@@ -184,7 +175,7 @@ def _mace_mp():
     except ImportError as exc:
         raise CalculatorUnavailable("mace-torch is not installed (pip install mace-torch).") from exc
     cached = list((Path.home() / ".cache" / "mace").glob("*.model"))
-    if not cached and not network_available():
+    if not cached and not reachable("https://github.com")[0]:
         raise CalculatorUnavailable(
             "MACE-MP-0 weights are not cached (~/.cache/mace) and github.com is unreachable: "
             "run once with network access."

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import math
 import os
-import socket
-import threading
-import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
-from urllib.parse import urlparse
 
 import numpy as np
+
+from . import runtime
 
 MATCHER_KWARGS = {"stol": 0.5, "ltol": 0.3, "angle_tol": 10}
 """StructureMatcher tolerances of the CDVAE / JARVIS-leaderboard AtomGen benchmark."""
@@ -129,34 +127,9 @@ def tiny_llama(tokenizer, hidden: int = 128, layers: int = 4, heads: int = 4, ma
 
 
 def hub_reachable(timeout: float = 3.0) -> tuple[bool, str]:
-    """Whether the Hugging Face hub answers a TCP connection within ``timeout`` seconds, and why (not).
-
-    Returns at once when ``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE`` is set. The probe (DNS lookup
-    included) runs in a daemon thread, so a stuck resolver can never hang the caller past ``timeout``.
-    """
-    for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        if os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}:
-            return False, f"{var}=1 is set"
-    parsed = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co"))
-    host, port = parsed.hostname or "huggingface.co", parsed.port or (80 if parsed.scheme == "http" else 443)
-    result: dict[str, Any] = {}
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                result["ok"] = True
-        except OSError as exc:
-            result["error"] = exc
-
-    start = time.monotonic()
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if result.get("ok"):
-        return True, f"{host}:{port} answered in {time.monotonic() - start:.1f} s"
-    if "error" in result:
-        return False, f"{host}:{port} unreachable ({type(result['error']).__name__}: {result['error']})"
-    return False, f"no answer from {host}:{port} within {timeout:.0f} s"
+    """Whether the Hugging Face hub (``HF_ENDPOINT``) answers within ``timeout`` s; never when offline is set."""
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    return runtime.reachable(endpoint, timeout, offline_vars=("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
 def pretrained_or_scratch(
