@@ -47,7 +47,7 @@ test: setup
 
 # After editing pyproject.toml (the lessons' dependencies, the GitHub home): requirements.txt, badges, Colab cells.
 sync: setup
-	$(BIN)/python -m utils.sync
+	$(BIN)/python tools/sync.py
 
 # Refresh the pins: in a fresh venv without them (rm -rf .venv; make constraints CONSTRAINTS=), run the tests,
 # then write what passed.

@@ -9,7 +9,7 @@
         # the packages Colab lacks and the size of their wheels (downloaded into DIR; a second run reuses them)
 
 A Colab cell runs `pip install "..[EXTRA]"`: the common dependencies of pyproject.toml plus the lesson's extra
-(utils/sync.py, the one place that says so). Here pip resolves the same requirement lines for Colab's Python with
+(tools/sync.py, the one place that says so). Here pip resolves the same requirement lines for Colab's Python with
 `--dry-run --python-version X --only-binary=:all:` under Colab's pins (its kernel stack, torch and numpy) as
 constraints, and the check fails when the resolution fails, changes a pinned version, or pulls a Jupyter or test
 package (Colab brings its own; installing ours breaks its kernel). If every extra resolves together, each lesson
@@ -44,8 +44,8 @@ SDIST_ONLY = ["nvidia-ml-py3"]
 
 
 def load_sync():
-    """utils/sync.py on its own (utils/__init__ imports numpy and matplotlib, which CI has not installed yet)."""
-    spec = importlib.util.spec_from_file_location("curriculum_sync", ROOT / "utils" / "sync.py")
+    """tools/sync.py, loaded by path before anything is installed."""
+    spec = importlib.util.spec_from_file_location("curriculum_sync", ROOT / "tools" / "sync.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

@@ -1,5 +1,5 @@
 """The install files agree: pyproject.toml (lessons' dependencies, GitHub home) -> requirements.txt, badges and
-Colab cells (utils.sync); Jupyter and test tools apart from the runtime; Makefile, Binder, conda and the pins."""
+Colab cells (tools/sync.py); Jupyter and test tools apart from the runtime; Makefile, Binder, conda and the pins."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from packaging.requirements import Requirement
 
-from utils import sync
+from tools import sync
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -25,7 +25,7 @@ def requirement_lines(name: str) -> list[str]:
 
 def test_generated_files_are_in_sync():
     stale = [str(p.relative_to(ROOT)) for p in sync.out_of_date()]
-    assert not stale, f"out of date with pyproject.toml: {stale}; run python -m utils.sync"
+    assert not stale, f"out of date with pyproject.toml: {stale}; run python tools/sync.py"
 
 
 def test_every_notebook_has_a_lesson_extra():

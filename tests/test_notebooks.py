@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from utils.sync import colab_cell  # the same cell in every notebook but for the lesson's extra
+from tools.sync import colab_cell  # the same cell in every notebook but for the lesson's extra
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -33,7 +33,7 @@ def test_lesson_template(path):
     assert first[0]["cell_type"] == "markdown" and source(first[0]).startswith(f"# {path.name[:2]} ·")
     assert f"notebooks/{path.name})" in source(first[0]), "Colab badge must point at this notebook"
     assert "GPU:" in source(first[0]) and "fast mode" in source(first[0])
-    assert source(first[1]) == colab_cell(path.stem), "the Colab cell is generated: python -m utils.sync"
+    assert source(first[1]) == colab_cell(path.stem), "the Colab cell is generated: python tools/sync.py"
     assert '"google.colab" in sys.modules' in source(first[1])
     assert "utils.setup(" in source(first[2]) and '(p / "utils" / "__init__.py")' in source(first[2])
     assert "parameters" in first[3].get("metadata", {}).get("tags", []), "cell 4 is the papermill parameters cell"
