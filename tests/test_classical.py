@@ -32,7 +32,7 @@ def test_featurize_split_aligns_targets_and_drops_failures():
         "val": [make_record("c", ["O", "Mg"], 3.0)],
         "test": [make_record("d", ["Cu"], 4.0)],
     }
-    data = features.featurize_split(split, "y", kind="composition", dataset=None, progress=False, verbose=False)
+    data = features.featurize_split(split, "y", kind="composition", progress=False, verbose=False)
     assert data["train"].jids == ["a", "b"]
     np.testing.assert_allclose(data["train"].y, [1.0, 2.0])
     assert data["train"].X.shape == (2, 103)

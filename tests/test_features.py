@@ -90,15 +90,13 @@ def counting_featurizer(calls):
 def test_cache_is_reused_and_failures_skipped(capsys):
     calls: list[str] = []
     records = [SI, BROKEN, NACL]
-    fs = F.compute_features(records, "composition", dataset=None, featurizer=counting_featurizer(calls), progress=False)
+    fs = F.compute_features(records, "composition", featurizer=counting_featurizer(calls), progress=False)
     assert fs.jids == ["JVASP-1002", "JVASP-23862"]
     assert fs.X.shape == (2, 103)
     assert "JVASP-BROKEN" in fs.failures and "zero volume" in fs.failures["JVASP-BROKEN"]
     assert "skipped JVASP-BROKEN" in capsys.readouterr().out
     calls.clear()
-    X2, jids2, names2 = F.cfid_features(
-        records, "composition", dataset=None, featurizer=counting_featurizer(calls), progress=False
-    )
+    X2, jids2, names2 = F.cfid_features(records, "composition", featurizer=counting_featurizer(calls), progress=False)
     assert calls == ["JVASP-BROKEN"]  # the good ones came from the cache
     np.testing.assert_array_equal(X2, fs.X)
     assert jids2 == fs.jids and len(names2) == 103
@@ -106,35 +104,20 @@ def test_cache_is_reused_and_failures_skipped(capsys):
 
 def test_changed_structure_is_recomputed():
     calls: list[str] = []
-    F.compute_features([NACL], "composition", dataset=None, featurizer=counting_featurizer(calls), progress=False)
+    F.compute_features([NACL], "composition", featurizer=counting_featurizer(calls), progress=False)
     moved = json.loads(json.dumps(NACL))
     moved["atoms"]["lattice_mat"][0][1] = 2.9
     assert F.record_key(moved) != F.record_key(NACL)
-    F.compute_features([moved], "composition", dataset=None, featurizer=counting_featurizer(calls), progress=False)
+    F.compute_features([moved], "composition", featurizer=counting_featurizer(calls), progress=False)
     assert calls == ["JVASP-23862", "JVASP-23862"]
 
 
 def test_damaged_cache_shard_is_dropped(capsys):
-    F.compute_features([SI], "composition", dataset=None, progress=False, verbose=False)
+    F.compute_features([SI], "composition", progress=False, verbose=False)
     shard = next((F.cache_root() / "composition").rglob("shard-*.npz"))
     shard.write_bytes(b"not a zip")
-    fs = F.compute_features([SI], "composition", dataset=None, progress=False)
+    fs = F.compute_features([SI], "composition", progress=False)
     assert fs.n_computed == 1 and "damaged" in capsys.readouterr().out
-
-
-def test_dataset_version_offline_and_registry(tmp_path, monkeypatch):
-    assert F.dataset_version(None) == "adhoc"
-    monkeypatch.delenv("AIMS_DATA_DIR", raising=False)
-    monkeypatch.setenv("AIMS_FAST", "1")
-    assert F.dataset_version("dft_3d").startswith("offline-")  # the shipped sample
-    monkeypatch.setenv("AIMS_FAST", "0")
-    assert F.dataset_version("dft_3d").startswith("jdft_3d")  # full mode: the release downloaded
-    (tmp_path / "dft_3d.json").write_text(json.dumps([SI]))
-    monkeypatch.setenv("AIMS_DATA_DIR", str(tmp_path))
-    first = F.dataset_version("dft_3d")
-    assert first.startswith("offline-")
-    (tmp_path / "dft_3d.json").write_text(json.dumps([SI, NACL]))
-    assert F.dataset_version("dft_3d") != first
 
 
 def test_align_orders_targets_by_jid():

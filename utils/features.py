@@ -13,7 +13,7 @@ Three feature sets (``kind``):
   formula, nothing about the structure; the contrast set.
 
 Features are cached per structure under ``.cache/features`` (env ``AIMS_FEATURE_CACHE`` overrides),
-keyed by the feature kind, the dataset version and the record id plus a hash of its structure, so a
+keyed by the feature kind and the record id plus a hash of its structure, so a
 second run reads them back instead of recomputing. A structure that fails is reported and skipped.
 
 >>> X, jids, names = cfid_features(records, kind="cfid_fast")          # doctest: +SKIP
@@ -198,48 +198,13 @@ def cache_root() -> Path:
     return Path(os.environ.get("AIMS_FEATURE_CACHE", REPO_ROOT / ".cache" / "features"))
 
 
-def dataset_version(name: str | None) -> str:
-    """A short version tag of dataset ``name``: a hash of the file read from a data folder (``AIMS_DATA_DIR``
-    or the shipped sample), else the release tag of the registry (e.g. ``jdft_3d-9-24-2025``); ``"adhoc"`` for
-    ``None``."""
-    if not name:
-        return "adhoc"
-    from . import data
-
-    folder = data.data_folder()
-    if folder is not None:
-        for candidate in (folder / f"{name}.json", folder / f"{name}.json.zip"):
-            if candidate.is_file():
-                return "offline-" + _file_hash(candidate)
-    entry = data.registry()["datasets"].get(name, {})
-    tag = entry.get("tag")
-    return Path(tag).stem if tag else "unregistered"
-
-
-def _file_hash(path: Path) -> str:
-    stat = path.stat()
-    return _file_hash_cached(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-@lru_cache(maxsize=16)
-def _file_hash_cached(path: str, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha1()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 22), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:12]
-
-
 def record_key(record: Record, position: int = 0) -> str:
-    """Cache key of a record: its id plus a hash of its structure (a changed structure is recomputed)."""
+    """Cache key of a record: its id plus a hash of its structure. Features depend on the structure alone, so the
+    key needs no dataset version: a changed structure is recomputed, an unchanged one is read back."""
     jid = str(record.get("jid", f"record-{position}"))
     atoms = record.get("atoms")
     blob = json.dumps(atoms, sort_keys=True, default=str) if isinstance(atoms, dict) else repr(atoms)
     return f"{jid}|{hashlib.sha1(blob.encode()).hexdigest()[:12]}"
-
-
-def _cache_folder(kind: str, dataset: str | None, version: str) -> Path:
-    return cache_root() / kind / f"{dataset or 'adhoc'}-{version}"
 
 
 def _read_cache(folder: Path) -> dict[str, np.ndarray]:
@@ -271,15 +236,6 @@ def _write_shard(folder: Path, keys: list[str], rows: list[np.ndarray]) -> None:
         os.replace(tmp, folder / name)
     finally:
         Path(tmp).unlink(missing_ok=True)
-
-
-def clear_cache(kind: str | None = None) -> None:
-    """Delete the cached features of ``kind`` (all kinds when None)."""
-    import shutil
-
-    target = cache_root() / kind if kind else cache_root()
-    if target.exists():
-        shutil.rmtree(target)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -318,8 +274,6 @@ def _compute_missing(records, keys, todo, kind, featurizer, store, folder, progr
 def compute_features(
     records: Sequence[Record],
     kind: str = "cfid_fast",
-    dataset: str | None = "dft_3d",
-    version: str | None = None,
     use_cache: bool = True,
     progress: bool = True,
     verbose: bool = True,
@@ -327,16 +281,14 @@ def compute_features(
 ) -> FeatureSet:
     """Features of ``records`` (a failing structure is reported and skipped), read from / written to the cache.
 
-    ``dataset`` names where the records came from (it and ``version``, by default
-    ``dataset_version(dataset)``, pick the cache folder); ``featurizer`` replaces ``structure_features``
-    (for tests).
+    ``featurizer`` replaces ``structure_features`` (for tests).
     """
     _check_kind(kind)
     featurizer = featurizer or structure_features
     names = feature_names(kind)
     start = time.perf_counter()
     keys = [record_key(rec, i) for i, rec in enumerate(records)]
-    folder = _cache_folder(kind, dataset, version or dataset_version(dataset)) if use_cache else None
+    folder = cache_root() / kind if use_cache else None
     store = _read_cache(folder) if folder is not None else {}
     todo = [i for i, key in enumerate(keys) if key not in store]
     failures = _compute_missing(records, keys, todo, kind, featurizer, store, folder, progress)
@@ -365,16 +317,13 @@ def compute_features(
 
 
 def cfid_features(
-    records: Sequence[Record],
-    kind: str = "cfid_fast",
-    dataset: str | None = "dft_3d",
-    **kwargs: Any,
+    records: Sequence[Record], kind: str = "cfid_fast", **kwargs: Any
 ) -> tuple[np.ndarray, list[str], list[str]]:
     """``(X, kept_jids, feature_names)`` for ``records``: the short form of ``compute_features``.
 
     Rows of ``X`` follow ``kept_jids`` (records whose structure failed are left out and reported).
     """
-    fs = compute_features(records, kind=kind, dataset=dataset, **kwargs)
+    fs = compute_features(records, kind=kind, **kwargs)
     return fs.X, fs.jids, fs.names
 
 
@@ -397,11 +346,11 @@ class SplitData:
 
 
 def featurize_split(
-    split: Mapping[str, Sequence[Record]], prop: str, kind: str = "cfid_fast", dataset: str | None = "dft_3d", **kwargs
+    split: Mapping[str, Sequence[Record]], prop: str, kind: str = "cfid_fast", **kwargs
 ) -> dict[str, SplitData]:
     """``{"train"|"val"|"test": SplitData}`` for a split from ``utils.split_records`` (failed structures dropped)."""
     out = {}
     for part, records in split.items():
-        fs = compute_features(records, kind=kind, dataset=dataset, **kwargs)
+        fs = compute_features(records, kind=kind, **kwargs)
         out[part] = SplitData(fs.X, align(records, fs.jids, prop), fs.jids)
     return out
