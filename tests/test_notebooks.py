@@ -86,6 +86,8 @@ def test_readme_starts_with_the_two_commands():
 
 
 def test_readme_dataset_table_matches_registry():
-    from utils.readme import dataset_table
+    from tools.sync import dataset_table
 
-    assert dataset_table() in (ROOT / "README.md").read_text(), "regenerate with: python -m utils.readme"
+    assert dataset_table() in (ROOT / "README.md").read_text(), (
+        "run python tools/sync.py"
+    )

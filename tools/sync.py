@@ -146,8 +146,28 @@ COLAB_LINK = re.compile(
 BINDER_LINK = re.compile(r"\[!\[Launch Binder\]\([^)]*\)\]\(https://mybinder\.org/v2/gh/[^)]*\)")
 
 
+DATASET_TABLE = re.compile(r"^\| dataset \| what it is \|.*?\n(?=[^|])", re.S | re.M)
+
+
+def dataset_table() -> str:
+    """README's dataset table (name, what it is, records, license, citation) from ``data/datasets.json``."""
+    reg = json.loads((ROOT / "data" / "datasets.json").read_text(encoding="utf-8"))
+    lines = ["| dataset | what it is | records | license | cite |", "|---|---|---|---|---|"]
+    for name, entry in reg["datasets"].items():
+        lines.append(f"| `{name}` | {entry['title']} | {entry['records']} | {entry['license']} | {entry['citation']} |")
+    for pattern, family in reg["families"].items():
+        parent = reg["datasets"][family["parent"]]
+        elements = ", ".join(family["elements"])
+        lines.append(
+            f"| `{pattern}` | {family['title']} ({elements}) | subset of `{family['parent']}` "
+            f"| {parent['license']} | {parent['citation']} |"
+        )
+    return "\n".join(lines)
+
+
 def synced_readme(text: str, cfg: dict) -> str:
     text = COLAB_LINK.sub(lambda m: colab_badge(m.group(1), cfg), text)
+    text = DATASET_TABLE.sub(lambda m: dataset_table() + "\n", text)
     return BINDER_LINK.sub(binder_badge(None, cfg), text)  # the README's Binder badge opens notebooks/
 
 

@@ -23,17 +23,3 @@ def r2(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
     ss_res = float(np.sum((y_true - y_pred) ** 2))
     ss_tot = float(np.sum((y_true - y_true.mean()) ** 2))
     return 1.0 - ss_res / ss_tot if ss_tot > 0 else float("nan")
-
-
-def regression_report(
-    y_train: Sequence[float], y_test: Sequence[float], y_pred: Sequence[float], unit: str
-) -> dict[str, float | str]:
-    """MAE, MAD baseline, MAD:MAE ratio and R² of one model, with the unit."""
-    err, base = mae(y_test, y_pred), mad(y_train, y_test)
-    return {
-        "MAE": err,
-        "MAD": base,
-        "MAD:MAE": base / err if err > 0 else float("inf"),
-        "R2": r2(y_test, y_pred),
-        "unit": unit,
-    }
