@@ -32,6 +32,7 @@ import warnings
 import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TextIO
@@ -78,14 +79,12 @@ def cache_dir() -> Path:
     return path
 
 
-def offline_dir() -> Path | None:
-    """The folder named by ``AIMS_DATA_DIR``, or None when the variable is unset.
-
-    Raises DatasetError when the variable names a folder that does not exist.
-    """
+def data_folder() -> Path | None:
+    """The folder datasets are read from: ``AIMS_DATA_DIR``, else the shipped sample in fast mode, else None
+    (full mode: download). Raises DatasetError when ``AIMS_DATA_DIR`` names no folder."""
     value = os.environ.get("AIMS_DATA_DIR", "").strip()
     if not value:
-        return None
+        return SAMPLE_DIR if is_fast() else None
     folder = Path(value).expanduser()
     if not folder.is_dir():
         raise DatasetError(
@@ -93,15 +92,6 @@ def offline_dir() -> Path | None:
             "or unset AIMS_DATA_DIR (fast mode then uses the shipped sample, full mode downloads)."
         )
     return folder
-
-
-def data_folder() -> Path | None:
-    """The folder datasets are read from: ``AIMS_DATA_DIR``, else the shipped sample in fast mode, else None
-    (full mode: download)."""
-    folder = offline_dir()
-    if folder is not None:
-        return folder
-    return SAMPLE_DIR if is_fast() else None
 
 
 def data_source() -> str:
@@ -212,6 +202,17 @@ def _open_text(path: Path, label: str) -> TextIO:
     return open(path, encoding="utf-8")
 
 
+@contextmanager
+def _parsing(label: str):
+    """Turn a damaged zip or malformed JSON met inside the block into a DatasetError naming ``label``."""
+    try:
+        yield
+    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
+        raise DatasetError(f"{label}: not a valid zip archive, truncated or damaged ({exc}).") from exc
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise DatasetError(f"{label}: not valid JSON ({exc}).") from exc
+
+
 def iter_records(path: Path, required_keys: list[str], label: str | None = None) -> Iterator[Record]:
     """Validated records of a ``.json`` or ``.json.zip`` file, one at a time.
 
@@ -220,16 +221,11 @@ def iter_records(path: Path, required_keys: list[str], label: str | None = None)
     """
     label = label or str(path)
     count = 0
-    try:
-        with _open_text(path, label) as stream:
-            for record in iter_json_list(stream):
-                check_records([record], required_keys, label, offset=count)
-                count += 1
-                yield record
-    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
-        raise DatasetError(f"{label}: not a valid zip archive, truncated or damaged ({exc}).") from exc
-    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
-        raise DatasetError(f"{label}: not valid JSON ({exc}).") from exc
+    with _parsing(label), _open_text(path, label) as stream:
+        for record in iter_json_list(stream):
+            check_records([record], required_keys, label, offset=count)
+            count += 1
+            yield record
     if not count:
         raise DatasetError(f"{label}: expected a non-empty JSON list of records, found an empty list.")
 
@@ -239,11 +235,6 @@ def read_records(
 ) -> list[Record]:
     """Every validated record of ``path`` (see ``iter_records``), or only the first ``max_records``."""
     return list(itertools.islice(iter_records(path, required_keys, label), max_records))
-
-
-def validate_file(path: Path, required_keys: list[str], label: str | None = None) -> int:
-    """Check a whole file record by record without keeping the records; return how many it holds."""
-    return sum(1 for _ in iter_records(path, required_keys, label))
 
 
 def check_records(records: list[Record], required_keys: list[str], label: str, offset: int = 0) -> None:
@@ -384,12 +375,12 @@ def _no_data_message(name: str, reason: str) -> str:
     )
 
 
-def _read_cache(cached: Path, required: list[str], name: str, limit: int | None) -> list[Record] | None:
-    """Records of a cache file; None when it is absent, or damaged (then reported and deleted for a re-fetch)."""
+def _read_cache(cached: Path, read: Callable[[Path], Any]) -> Any:
+    """``read(cached)``; None when the file is absent, or damaged (then reported and deleted for a re-fetch)."""
     if not cached.exists():
         return None
     try:
-        return read_records(cached, required, label=f"cached {name}", max_records=limit)
+        return read(cached)
     except DatasetError as exc:
         warnings.warn(f"{exc} Deleting the damaged cache file {cached} and fetching it again.", stacklevel=4)
         cached.unlink(missing_ok=True)
@@ -413,7 +404,8 @@ def _figshare_file(name: str) -> Path:
         reason = f"the network failed earlier in this session ({_network_failed[0]})."
         raise DatasetError(_no_data_message(name, reason))
     try:
-        download(url, cached, lambda p: validate_file(p, required, label=f"downloaded {name}"), label=name)
+        check_all = lambda p: sum(1 for _ in iter_records(p, required, f"downloaded {name}"))  # noqa: E731
+        download(url, cached, check_all, label=name)
     except DatasetError as exc:
         raise DatasetError(_no_data_message(name, str(exc))) from exc
     return cached
@@ -438,10 +430,9 @@ def _mlearn_element(records: list[Record], element: str) -> list[Record]:
 
 def _cached_records(name: str, limit: int | None) -> list[Record]:
     """Records of the cached download of ``name``; a damaged cache file is reported, deleted and fetched again."""
-    records = _read_cache(_figshare_file(name), _required_keys(name), name, limit)
-    if records is None:  # fetched again just now, and validated: read it plainly
-        records = read_records(_figshare_file(name), _required_keys(name), f"cached {name}", max_records=limit)
-    return records
+    read = lambda path: read_records(path, _required_keys(name), f"cached {name}", max_records=limit)  # noqa: E731
+    records = _read_cache(_figshare_file(name), read)
+    return read(_figshare_file(name)) if records is None else records  # None: fetched again just now, validated
 
 
 def _download_or_cache(name: str, limit: int | None) -> list[Record]:
@@ -487,13 +478,8 @@ def read_benchmark(path: Path, label: str | None = None) -> dict[str, dict[str, 
     Raises DatasetError when the zip does not open or the JSON is not such an object.
     """
     label = label or str(path)
-    try:
-        with _open_text(path, label) as stream:
-            table = json.load(stream)
-    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
-        raise DatasetError(f"{label}: not a valid zip archive, truncated or damaged ({exc}).") from exc
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{label}: not valid JSON ({exc}).") from exc
+    with _parsing(label), _open_text(path, label) as stream:
+        table = json.load(stream)
     parts = set(table) if isinstance(table, dict) else set()
     if not parts or not parts <= {"train", "val", "test"} or not all(isinstance(v, dict) for v in table.values()):
         raise DatasetError(f"{label}: expected a JSON object with train/val/test tables of id -> value.")
@@ -536,12 +522,9 @@ def leaderboard_table(path: str) -> tuple[dict[str, dict[str, Any]] | None, str]
     commit = _leaderboard_entry()["commit"]
     cached = cache_dir() / LEADERBOARD_DIR / commit[:7] / path
     origin = f"jarvis_leaderboard@{commit[:7]}"
-    if cached.is_file():
-        try:
-            return read_benchmark(cached, f"cached {path}"), origin
-        except DatasetError as exc:
-            warnings.warn(f"{exc} Deleting the damaged cache file {cached} and fetching it again.", stacklevel=2)
-            cached.unlink(missing_ok=True)
+    table = _read_cache(cached, lambda p: read_benchmark(p, f"cached {path}"))
+    if table is not None:
+        return table, origin
     reason = f"the network failed earlier in this session ({_network_failed[0]})" if _network_failed else ""
     if not reason:
         try:
@@ -683,7 +666,7 @@ def _load_built(name: str) -> tuple[list[Record], str]:
     key = hashlib.sha1(json.dumps(sources, sort_keys=True).encode()).hexdigest()[:12]
     cached = cache_dir() / f"{name}-{key}.json"
     required = _required_keys(name)
-    records = _read_cache(cached, required, name, limit=None)
+    records = _read_cache(cached, lambda p: read_records(p, required, f"cached {name}"))
     if records is None:
         records = build_chipsff_reference()
         check_records(records, required, name)
