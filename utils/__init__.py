@@ -1,7 +1,8 @@
 """Helpers shared by the notebooks of the JARVIS AI-for-materials curriculum.
 
 Modules: ``runtime`` (mode, sizes, device, seeds), ``data`` (dataset registry and the one loader),
-``properties`` (meanings and units), ``structures`` (jarvis/ASE conversions), ``plots``.
+``properties`` (meanings and units), ``structures`` (jarvis/ASE conversions), ``plots``. The names imported
+below are the public interface (``utils.load_dataset``, ``utils.pick``, ...).
 """
 
 from . import data, metrics, plots, properties, runtime, structures
@@ -16,31 +17,3 @@ from .data import (
 from .properties import DFT_3D_PROPERTIES, label_of, unit_of
 from .runtime import get_device, is_fast, outputs_dir, pick, seed_everything, setup
 from .structures import StructureError, atoms_from_record, from_ase, to_ase
-
-__all__ = [
-    "data",
-    "metrics",
-    "plots",
-    "properties",
-    "runtime",
-    "structures",
-    "DFT_3D_PROPERTIES",
-    "DatasetError",
-    "StructureError",
-    "atoms_from_record",
-    "from_ase",
-    "get_device",
-    "is_fast",
-    "known_datasets",
-    "label_of",
-    "load_dataset",
-    "outputs_dir",
-    "pick",
-    "seed_everything",
-    "setup",
-    "split_records",
-    "to_ase",
-    "to_dataframe",
-    "unit_of",
-    "with_property",
-]
