@@ -280,18 +280,6 @@ def _missing_in_folder(name: str, folder: Path) -> DatasetError:
     )
 
 
-def _read_folder(name: str, folder: Path, limit: int | None) -> list[Record]:
-    path = _folder_file(name, folder)
-    if path is None:
-        raise _missing_in_folder(name, folder)
-    label = f"{name} ({path})"
-    if name.startswith(MLEARN_PREFIX) and not path.name.startswith(name):  # the whole mlearn set
-        records = _mlearn_element(read_records(path, ["jid", "atoms"], label), name[len(MLEARN_PREFIX) :])
-        check_records(records, _required_keys(name), label)
-        return records[:limit]
-    return read_records(path, _required_keys(name), label=label, max_records=limit)
-
-
 # --------------------------------------------------------------------------------------------------
 # Downloads
 # --------------------------------------------------------------------------------------------------
@@ -411,39 +399,34 @@ def _figshare_file(name: str) -> Path:
     return cached
 
 
-def _mlearn_element(records: list[Record], element: str) -> list[Record]:
-    """The single-element configurations of the mlearn set, ``energy`` copied to ``total_energy`` where absent.
+def _read_source(name: str, folder: Path | None, limit: int | None, required: list[str]) -> list[Record]:
+    """Records of ``name`` from ``folder``, or (None) from the cached download, which a damaged file re-fetches."""
+    if folder is None:
+        read = lambda path: read_records(path, required, f"cached {name}", max_records=limit)  # noqa: E731
+        records = _read_cache(_figshare_file(name), read)
+        return read(_figshare_file(name)) if records is None else records  # None: fetched again just now
+    path = _folder_file(name, folder)
+    return read_records(path, required, label=f"{name} ({path})", max_records=limit)
 
-    The unit of the online set's energy (per atom or per cell) is not checked here; utils.forcefields
-    decides it from the data.
-    """
-    selected = []
+
+def _read_records_of(name: str, folder: Path | None, limit: int | None) -> list[Record]:
+    """``_read_source``; ``mlearn_<El>`` is a per-element file, or the single-element configurations of the
+    whole mlearn set (``energy`` copied to ``total_energy`` where absent; forcefields decides its unit)."""
+    path = _folder_file(name, folder) if folder is not None else None
+    if folder is not None and path is None:
+        raise _missing_in_folder(name, folder)
+    if not name.startswith(MLEARN_PREFIX) or (path is not None and path.name.startswith(name)):
+        return _read_source(name, folder, limit, _required_keys(name))
+    element = name[len(MLEARN_PREFIX) :]
+    records = [dict(r) for r in _read_source("mlearn", folder, None, _required_keys("mlearn"))]
+    records = [r for r in records if set(r["atoms"]["elements"]) == {element}]
     for rec in records:
-        if set(rec["atoms"]["elements"]) != {element}:
-            continue
-        rec = dict(rec)
         if "total_energy" not in rec and "energy" in rec:
             rec["total_energy"] = rec["energy"]
-        selected.append(rec)
-    return selected
-
-
-def _cached_records(name: str, limit: int | None) -> list[Record]:
-    """Records of the cached download of ``name``; a damaged cache file is reported, deleted and fetched again."""
-    read = lambda path: read_records(path, _required_keys(name), f"cached {name}", max_records=limit)  # noqa: E731
-    records = _read_cache(_figshare_file(name), read)
-    return read(_figshare_file(name)) if records is None else records  # None: fetched again just now, validated
-
-
-def _download_or_cache(name: str, limit: int | None) -> list[Record]:
-    if name.startswith(MLEARN_PREFIX):
-        element = name[len(MLEARN_PREFIX) :]
-        records = _mlearn_element(_cached_records("mlearn", None), element)
-        if not records:
-            raise DatasetError(f"mlearn holds no single-element {element} configurations.")
-        check_records(records, _required_keys(name), name)
-        return records[:limit]
-    return _cached_records(name, limit)
+    if not records:
+        raise DatasetError(f"mlearn holds no single-element {element} configurations.")
+    check_records(records, _required_keys(name), name)
+    return records[:limit]
 
 
 def dataset_path(name: str) -> Path:
@@ -697,10 +680,9 @@ def load_dataset(name: str, verbose: bool = True, fallback_to_sample: bool = Fal
         if "builder" in registry()["datasets"].get(name, {}):
             records, source = _load_built(name)
             limit = None
-        elif folder is not None:
-            records, source = _read_folder(name, folder, limit), _folder_label(folder)
         else:
-            records, source = _download_or_cache(name, limit), f"jarvis-tools figshare (cache {cache_dir()})"
+            records = _read_records_of(name, folder, limit)
+            source = _folder_label(folder) if folder else f"jarvis-tools figshare (cache {cache_dir()})"
     except DatasetError as exc:
         if folder is not None or not fallback_to_sample:
             raise
