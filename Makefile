@@ -58,3 +58,20 @@ constraints: test
 
 clean:
 	rm -rf outputs .cache .pytest_cache
+
+# The course site (README "Course site"): every lesson executed once in fast mode on the shipped sample (offline),
+# rendered by mkdocs (mkdocs.yml, site_src/) into _site/; then checked in headless Chromium (Debian's chromium),
+# with screenshots in _site/_screenshots/. Two lessons run at a time; SITE_ARGS="--jobs 1" runs one.
+CHROMIUM ?= /usr/bin/chromium
+SITE_ARGS ?=
+.PHONY: site site-check
+
+$(BIN)/.site-installed: $(BIN)/.installed requirements-site.txt
+	$(BIN)/python -m pip install $(PIP_CONSTRAINTS) -r requirements-site.txt
+	touch $@
+
+site: $(BIN)/.site-installed
+	AIMS_FAST=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python site_src/build.py $(SITE_ARGS)
+
+site-check: $(BIN)/.site-installed
+	$(BIN)/python tests/site/check_site.py --chromium $(CHROMIUM)
