@@ -1,8 +1,8 @@
 """Plumbing of notebook 05 (AtomGPT-style language models); the lesson (structure text, parser, prompts,
-forward regressor, LoRA and SFT set-up) is written in the notebook. Here: the guard against non-physical
-cells (:func:`check_cell`); base models that are pretrained when they load (hub first, then the local
-cache) or built from scratch (:func:`load_base_model`, :func:`load_encoder`); batched generation;
-simulated XRD peaks; the JARVIS-Leaderboard AtomGen-style scoring of generated structures.
+pretraining, LoRA and SFT set-up, forward regressor, XRD peaks, STEM images) is written in the notebook. Here:
+the guard against non-physical cells (:func:`check_cell`); base models that are pretrained when they load
+(hub first, then the local cache) or built from scratch (:func:`load_base_model`, :func:`load_encoder`);
+batched generation; the JARVIS-Leaderboard AtomGen-style scoring of generated structures.
 """
 
 from __future__ import annotations
@@ -217,9 +217,8 @@ def load_base_model(
     load_in_4bit: bool = False,
     timeout: float = 3.0,
 ) -> BaseModel:
-    """The starting point of the inverse model: the pretrained causal LM ``name`` (hub name or folder) when it
-    loads (see :func:`pretrained_or_scratch`), else a tokenizer trained on ``train_texts`` and
-    :func:`tiny_llama` (``tiny`` = its keyword arguments) from scratch. LoRA is the notebook's business."""
+    """The pretrained causal LM ``name`` (hub name or folder) when it loads (see :func:`pretrained_or_scratch`),
+    else a tokenizer trained on ``train_texts`` and :func:`tiny_llama` (``tiny``: its keyword arguments)."""
 
     def pretrained(local_files_only: bool, reason: str) -> BaseModel:
         model, tokenizer, notes = _load_causal_lm(name, device, load_in_4bit, local_files_only)
@@ -228,7 +227,7 @@ def load_base_model(
     def scratch(reason: str) -> BaseModel:
         tokenizer = train_tokenizer(train_texts, vocab_size=vocab_size)
         model = tiny_llama(tokenizer, **(tiny or {})).to(device)
-        return BaseModel(model, tokenizer, "scratch", "small Llama-style model (random init)", reason)
+        return BaseModel(model, tokenizer, "scratch", "small Llama-style model (random weights)", reason)
 
     return pretrained_or_scratch(name, timeout, pretrained, scratch)
 
@@ -312,23 +311,6 @@ def generate(
     return [t.strip() for t in texts]
 
 
-def xrd_peaks(atoms, n_peaks: int = 10, thetas: tuple[float, float] = (0.0, 90.0)) -> list[tuple[float, float]]:
-    """The ``n_peaks`` strongest simulated Cu K-alpha XRD peaks (2θ in degrees rounded to 0.1, intensity
-    relative to the strongest), sorted by 2θ. Simulated with jarvis-tools' ``XRD``; reflections that fall
-    on the same rounded angle are summed."""
-    from jarvis.analysis.diffraction.xrd import XRD
-
-    two_theta, _, intensity = XRD(thetas=list(thetas)).simulate(atoms=atoms)
-    if len(two_theta) == 0:
-        return []
-    merged: dict[float, float] = {}
-    for t, i in zip(np.round(np.asarray(two_theta, float), 1), np.asarray(intensity, float)):
-        merged[float(t)] = merged.get(float(t), 0.0) + float(i)
-    strongest = max(merged.values())
-    top = sorted(merged.items(), key=lambda kv: -kv[1])[:n_peaks]
-    return sorted((t, i / strongest) for t, i in top)
-
-
 def min_distance(atoms) -> float:
     """Shortest interatomic distance (Å) with periodic images, including an atom and its own image."""
     structure = atoms.pymatgen_converter()
@@ -355,13 +337,6 @@ def match_structures(generated, truth) -> float | None:
     return None if rms is None else float(rms[0])
 
 
-def lattice_errors(generated, truth) -> tuple[float, float]:
-    """Mean absolute errors of (a, b, c) in Å and of (alpha, beta, gamma) in degrees."""
-    da = np.abs(np.subtract(generated.lattice.abc, truth.lattice.abc)).mean()
-    dg = np.abs(np.subtract(generated.lattice.angles, truth.lattice.angles)).mean()
-    return float(da), float(dg)
-
-
 def evaluate_one(atoms, reason: str, truth) -> dict[str, Any]:
     """Every metric of one generated structure (``atoms``, or None with the parser's ``reason``) against the
     true ``Atoms``. The cell is checked with :func:`check_cell` first, whoever parsed it."""
@@ -380,7 +355,8 @@ def evaluate_one(atoms, reason: str, truth) -> dict[str, Any]:
     row["valid_distance"] = row["min_distance"] > MIN_DISTANCE_OK
     rms = match_structures(atoms, truth) if row["composition_match"] else None
     row["matched"], row["rms"] = rms is not None, rms
-    row["lattice_mae"], row["angle_mae"] = lattice_errors(atoms, truth)
+    row["lattice_mae"] = float(np.abs(np.subtract(atoms.lattice.abc, truth.lattice.abc)).mean())  # Å
+    row["angle_mae"] = float(np.abs(np.subtract(atoms.lattice.angles, truth.lattice.angles)).mean())  # degrees
     return row
 
 
