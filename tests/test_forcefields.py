@@ -42,9 +42,9 @@ def test_force_shape_mismatch_is_a_clear_error():
 
 
 def test_unknown_element_is_a_clear_error():
-    with pytest.raises(ff.ForceFieldError, match="not a chemical symbol"):
+    with pytest.raises(ff.ForceFieldError, match="'mlearn_Xx': mlearn has Cu, Ge, Li, Mo, Ni, Si"):
         ff.check_element("Xx")
-    with pytest.raises(ff.ForceFieldError, match="mlearn has no DFT data for Fe"):
+    with pytest.raises(ff.ForceFieldError, match="'mlearn_Fe': mlearn has"):
         ff.check_element("Fe")
     with pytest.raises(ff.ForceFieldError):
         ff.alignn_ff_dir("si")
@@ -81,9 +81,7 @@ def test_split_follows_leaderboard():
 def tiny_alignn_ff(tmp_path_factory):
     """An untrained (but real) alignn_atomwise_pure checkpoint folder; no data, no network."""
     folder = tmp_path_factory.mktemp("alignn_ff")
-    cfg = ff.alignn_ff_config(
-        2, 1, 1, 1, folder, hidden_features=16, embedding_features=16, alignn_layers=1, gcn_layers=1
-    )
+    cfg = ff.alignn_ff_config(2, 1, 1, folder, epochs=1, hidden_features=16, embedding_features=16, alignn_layers=1)
     path = ff._alignn_initial_model(cfg, -5.0, folder)
     return folder, path.name
 
@@ -148,7 +146,7 @@ def test_alignn_checkpoint_is_reused_only_on_an_exact_match(monkeypatch, tmp_pat
         folder.mkdir(parents=True, exist_ok=True)
         return folder / "current_model.pt"
 
-    def fake_trainer(out, data_dir, init, verbose):
+    def fake_trainer(out, data_dir, init):
         runs.append(json.loads((out / "train_config.json").read_text())["epochs"])
         (out / "best_model.pt").write_bytes(b"weights")
         return 0.1
@@ -173,9 +171,28 @@ def test_alignn_checkpoint_is_reused_only_on_an_exact_match(monkeypatch, tmp_pat
     assert runs == [4, 50, 50, 50]
 
 
-def test_bulk_modulus_verdict_names_implausible_results():
-    assert ff.bulk_modulus_verdict(93.0, 87.3, 5.47, 5.469).startswith("plausible")
-    flat = ff.bulk_modulus_verdict(0.97, 141.4, 3.628, 3.628)
-    assert flat.startswith("IMPLAUSIBLE") and "factor of two" in flat
-    failed = ff.bulk_modulus_verdict(math.nan, 11.6, 3.68, 3.438, fit_note="the fit failed")
-    assert "fit failed" in failed and "+7.0 %" in failed
+def test_alignn_ff_config_is_valid_for_alignn_and_small():
+    from alignn.config import TrainingConfig
+
+    cfg = TrainingConfig(**ff.alignn_ff_config(8, 2, 2, "/tmp/x", epochs=3, stress_weight=0.1))
+    assert cfg.model.calculate_gradient and cfg.model.gradwise_weight == 10.0 and cfg.model.stresswise_weight == 0.1
+    assert (cfg.cutoff, cfg.max_neighbors, cfg.three_body_cutoff, cfg.epochs) == (5.0, None, 3.5, 3)
+    assert (cfg.model.hidden_features, cfg.batch_size, cfg.learning_rate, cfg.weight_decay) == (64, 8, 2e-3, 0.0)
+
+
+def test_published_universal_ff_is_a_calculator_for_any_element(tiny_alignn_ff, monkeypatch):
+    """A published force-field folder (here the tiny real model, as alignn's archive would unpack it) becomes a
+    calculator with no element check; offline the one line of utils.gnn.published_model comes back instead."""
+    from utils import gnn
+
+    folder, name = tiny_alignn_ff
+    (folder / "best_model.pt").write_bytes((folder / name).read_bytes())
+    monkeypatch.setattr(gnn, "published_model", lambda model, timeout=5.0: (folder, f"{model}: cached"))
+    calc, line = ff.published_ff_calculator("mptrj_ff")
+    assert line == "mptrj_ff: cached" and calc.elements is None
+    for atoms in (bulk("Cu", "fcc", a=3.6), bulk("Si", "diamond", a=5.43)):
+        atoms.calc = calc
+        assert np.isfinite(atoms.get_potential_energy()) and atoms.get_forces().shape == (len(atoms), 3)
+    (folder / "best_model.pt").unlink()
+    monkeypatch.setattr(gnn, "published_model", lambda model, timeout=5.0: (None, f"{model} not downloaded: why"))
+    assert ff.published_ff_calculator("mptrj_ff") == (None, "mptrj_ff not downloaded: why")

@@ -1,20 +1,24 @@
-"""utils.gnn: graphs and their cache, errors, checkpoints, POSCAR prediction, leaderboard CSV, alignn config.
+"""utils.gnn: graphs and their cache, errors, checkpoints, alignn config, alignn's published models (no network).
 
-The training loop and the ALIGNN layer walk-through live in notebook 04 and are checked by its assert cells.
+The training loop, the ALIGNN layer walk-through, POSCAR prediction and the leaderboard CSV live in notebook 04
+and are checked by its assert cells.
 """
 
 from __future__ import annotations
 
+import json
 import zipfile
 
 import numpy as np
 import pytest
+import requests
 
 torch = pytest.importorskip("torch")
 pytest.importorskip("alignn")
 
 from conftest import write_benchmark  # noqa: E402
 
+from utils import data as data_layer  # noqa: E402
 from utils import gnn  # noqa: E402
 
 TINY = gnn.GNNConfig(alignn_layers=1, gcn_layers=1, hidden_features=16, embedding_features=16, batch_size=4, epochs=2)
@@ -32,6 +36,12 @@ direct
 """
 
 LONE_ATOM = "lone H\n1.0\n20 0 0\n0 20 0\n0 0 20\nH\n1\ndirect\n0 0 0\n"
+
+
+def poscar_atoms(text: str):
+    from jarvis.io.vasp.inputs import Poscar
+
+    return Poscar.from_string(text).atoms
 
 
 def crystal(jid: str, a: float, element: str = "Si", value: float = 0.0) -> dict:
@@ -61,7 +71,7 @@ def crystals() -> list[dict]:
 
 
 def test_graph_of_silicon_has_bonds_and_angles():
-    atoms = gnn.atoms_from_poscar(SI_POSCAR)
+    atoms = poscar_atoms(SI_POSCAR)
     g, lg = gnn.build_graph(atoms, gnn.GNNConfig(cutoff=8.0, max_neighbors=12, three_body_cutoff=3.5))
     assert g.num_nodes == 2 and g.num_edges == 24  # 12 neighbours per atom
     assert lg.num_nodes == g.num_edges
@@ -73,16 +83,11 @@ def test_graph_of_silicon_has_bonds_and_angles():
 
 def test_empty_graph_is_a_clear_error():
     with pytest.raises(gnn.GNNError, match="graph is empty.*cutoff of 8.0"):
-        gnn.build_graph(gnn.atoms_from_poscar(LONE_ATOM), gnn.GNNConfig(cutoff=8.0), ident="lone H")
-
-
-def test_bad_poscar_is_a_clear_error():
-    with pytest.raises(gnn.GNNError, match="POSCAR"):
-        gnn.atoms_from_poscar("not a poscar")
+        gnn.build_graph(poscar_atoms(LONE_ATOM), gnn.GNNConfig(cutoff=8.0), ident="lone H")
 
 
 def test_unknown_property_is_a_clear_error(crystals):
-    with pytest.raises(gnn.GNNError, match="Unknown property 'formation_energy'.*formation_energy_peratom"):
+    with pytest.raises(gnn.GNNError, match="Unknown property 'formation_energy'.*formation_energy_peratom"):  # data's
         gnn.property_split(crystals, "formation_energy")
 
 
@@ -197,27 +202,9 @@ def test_predict_in_bf16_returns_finite_floats(crystals):
     assert pred.shape == (5,) and pred.dtype == np.float64 and np.all(np.isfinite(pred))
 
 
-def test_predict_poscar_and_missing_checkpoint(tmp_path):
-    model = gnn.make_model(TINY)
-    value = gnn.predict_poscar(model, SI_POSCAR, TINY)
-    assert isinstance(value, float) and np.isfinite(value)
-    with pytest.raises(gnn.GNNError, match="graph is empty"):
-        gnn.predict_poscar(model, LONE_ATOM, TINY)
+def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(gnn.GNNError, match="No checkpoint"):
         gnn.load_checkpoint(tmp_path / "missing.pt")
-
-
-def test_leaderboard_csv_format(tmp_path):
-    path = gnn.write_leaderboard_csv(["JVASP-1", "JVASP-2"], [-0.5, 1.25], tmp_path, "formation_energy_peratom")
-    assert path.name == "AI-SinglePropertyPrediction-formation_energy_peratom-dft_3d-test-mae.csv.zip"
-    with zipfile.ZipFile(path) as zf:
-        assert zf.namelist() == [path.name[:-4]]
-        text = zf.read(zf.namelist()[0]).decode()
-    assert text.splitlines() == ["id,prediction", "JVASP-1,-0.500000", "JVASP-2,1.250000"]
-    with pytest.raises(gnn.GNNError, match="2 ids but 1 predictions"):
-        gnn.write_leaderboard_csv(["a", "b"], [1.0], tmp_path, "x")
-    with pytest.raises(gnn.GNNError, match="NaN"):
-        gnn.write_leaderboard_csv(["a"], [float("nan")], tmp_path, "x")
 
 
 def test_alignn_training_config_is_valid_and_keeps_our_split(tmp_path):
@@ -241,3 +228,101 @@ def test_parse_alignn_epoch_table(capsys):
     print_train_val_loss(1, 0.3, 0.3, 0, 0, 0, 0, 0.35, 0.35, 0, 0, 0, 0, 1.75, 0.1)
     train, val, seconds = gnn._parse_epoch_times(capsys.readouterr().out)
     assert train == [0.5, 0.3] and val == [0.4, 0.35] and seconds == [1.25, 1.75]
+
+
+# --- alignn's published models: an archive in alignn's format, served by a mocked download ----------------------
+PUBLISHED = "formation_energy_peratom_knn"
+
+
+def answer(status: int, body: bytes, url: str = "https://ndownloader.figshare.com/files/1") -> requests.Response:
+    """A ``requests`` response with ``status`` and ``body``, as figshare would send it."""
+    response = requests.models.Response()
+    response.status_code, response._content, response._content_consumed, response.url = status, body, True, url
+    response.reason = {200: "OK", 403: "Forbidden"}.get(status, "")
+    return response
+
+
+@pytest.fixture
+def published_zip(tmp_path) -> tuple[bytes, object]:
+    """A real (untrained) alignn_atomwise_pure model zipped as alignn's registry ships one, and the model."""
+    model = gnn.make_model(TINY)
+    config = {"cutoff": 8.0, "max_neighbors": 12, "atom_features": "cgcnn", "model": TINY.model_config()}
+    torch.save(model.state_dict(), tmp_path / "best_model.pt")
+    path = tmp_path / "model.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("model/config.json", json.dumps(config))
+        zf.write(tmp_path / "best_model.pt", "model/best_model.pt")
+        zf.writestr("model/ids_train_val_test.json", json.dumps({"id_train": ["JVASP-1"], "id_test": ["JVASP-2"]}))
+    return path.read_bytes(), model
+
+
+@pytest.fixture
+def online(monkeypatch, tmp_path):
+    """A fresh data cache, a network that answers, and no memory of earlier network failures."""
+    monkeypatch.setenv("AIMS_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setattr("utils.runtime.reachable", lambda url, timeout=3.0, offline_vars=(): (True, "answered"))
+    monkeypatch.setattr(data_layer, "_network_failed", [])
+
+
+def serve(monkeypatch, response_or_error) -> list[str]:
+    """Mock ``requests.get``: every call returns (or raises) ``response_or_error``; returns the requested URLs."""
+    asked = []
+
+    def fake_get(url, **kwargs):
+        asked.append(url)
+        if isinstance(response_or_error, Exception):
+            raise response_or_error
+        return response_or_error
+
+    monkeypatch.setattr(requests, "get", fake_get)
+    return asked
+
+
+def test_published_model_downloads_once_and_predicts_like_the_saved_model(published_zip, online, crystals, monkeypatch):
+    body, model = published_zip
+    asked = serve(monkeypatch, answer(200, body))
+    folder, line = gnn.published_model(PUBLISHED)
+    assert folder is not None and "downloaded from https://ndownloader.figshare.com/files/" in line
+    assert sorted(p.name for p in folder.iterdir()) == sorted(gnn.PUBLISHED_FILES)
+    loaded, cfg = gnn.load_published(folder)
+    assert (cfg.cutoff, cfg.max_neighbors, cfg.three_body_cutoff) == (8.0, 12, 3.5)
+    graphs = gnn.build_graphs(crystals[:4], "formation_energy_peratom", cfg, progress=False)
+    assert np.allclose(gnn.predict(loaded, graphs), gnn.predict(model, graphs), atol=1e-6)
+    again, line = gnn.published_model(PUBLISHED)  # cached: no second download
+    assert again == folder and "cached" in line and len(asked) == 1
+
+
+@pytest.mark.parametrize(
+    "served, reason",
+    [
+        (answer(403, b"<html>Forbidden</html>"), "HTTP 403"),
+        (answer(200, b"<!DOCTYPE html><html><body>Log in to figshare</body></html>"), "an HTML page"),
+        (requests.exceptions.ReadTimeout("read timed out"), "ReadTimeout"),
+    ],
+    ids=["403", "html", "timeout"],
+)
+def test_published_model_failure_is_one_line_and_no_folder(served, reason, online, monkeypatch):
+    serve(monkeypatch, served)
+    folder, line = gnn.published_model(PUBLISHED)
+    assert folder is None and "\n" not in line and reason in line
+    assert PUBLISHED in line and "https://ndownloader.figshare.com/files/" in line and "goes on without it" in line
+    assert not list((data_layer.cache_dir() / "alignn2_models").glob("*.zip"))  # no half download left behind
+
+
+def test_published_model_archive_without_weights_is_refused(online, monkeypatch, tmp_path):
+    path = tmp_path / "bad.zip"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("config.json", "{}")
+    serve(monkeypatch, answer(200, path.read_bytes()))
+    folder, line = gnn.published_model(PUBLISHED)
+    assert folder is None and "lacks best_model.pt" in line
+
+
+def test_published_model_offline_says_so_without_downloading(monkeypatch, tmp_path):
+    monkeypatch.setenv("AIMS_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr("utils.runtime.reachable", lambda url, timeout=3.0, offline_vars=(): (False, "no DNS"))
+    asked = serve(monkeypatch, AssertionError("must not download offline"))
+    folder, line = gnn.published_model(PUBLISHED)
+    assert folder is None and asked == [] and "no network (no DNS)" in line
+    with pytest.raises(gnn.GNNError, match="no model 'nope'"):
+        gnn.published_model("nope")

@@ -1,12 +1,9 @@
-"""CHIPS-FF-style benchmark protocol of force fields (any ASE calculator) against JARVIS-DFT: the driver of
-notebook 07 (Wines & Choudhary, ACS Mater. Lett. 2025, with fixes).
-
-Per material and calculator: relaxation (``utils.simulation.relax``, ``FrechetCellFilter``, space group kept),
-lattice constants and volume, formation energy against elemental references relaxed with the *same*
-calculator, bulk modulus from an E-V fit with fractional coordinates kept (the chipsff 2024.11.30 release
-strains cartesian positions and inflates moduli), relaxed-ion elastic constants, vacancy and surface
-energies, plausibility flags and the scorecard; phonons (phonopy) and timing helpers. Calculators come from
-a registry (``register_calculator`` plugs in any ASE calculator; downloads fail fast offline).
+"""CHIPS-FF-style benchmark protocol of force fields against JARVIS-DFT, the driver of notebook 07 (Wines &
+Choudhary, ACS Mater. Lett. 2025, with fixes): per material and calculator, relaxation, lattice, formation energy
+(elemental references relaxed with the *same* calculator), E-V bulk modulus with fractional coordinates kept (the
+chipsff 2024.11.30 release strains cartesian positions), relaxed-ion elastic constants, vacancy and surface
+energies; calculators from a registry (downloads fail fast offline). The elemental references, smoothness check,
+plausibility flags, scorecard, phonons and timings are taught in notebook 07.
 """
 
 from __future__ import annotations
@@ -22,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from . import forcefields
-from .runtime import reachable
+from .runtime import get_device, reachable
 from .simulation import eos_scan, relax, strained
 
 EV_PER_A2_TO_J_PER_M2 = 16.021766208
@@ -32,20 +29,10 @@ EV_PER_A2_TO_J_PER_M2 = 16.021766208
 UNITS = {"a": "Å", "b": "Å", "c": "Å", "vol": "Å³", "kv": "GPa", "b_eos": "GPa", "c11": "GPa", "c12": "GPa",
          "c44": "GPa", "form_en": "eV/atom", "vac_en": "eV", "surf_en": "J/m²"}
 """Unit of every property of the scorecard."""
-
-LABELS = {"a": "lattice a", "b": "lattice b", "c": "lattice c", "vol": "cell volume",
-          "kv": "Voigt bulk modulus Kv (elastic constants)", "b_eos": "bulk modulus B (E-V fit)", "c11": "C11",
-          "c12": "C12", "c44": "C44", "form_en": "formation energy", "vac_en": "vacancy formation energy",
-          "surf_en": "surface energy"}
 # fmt: on
 
 EMT_ELEMENTS = frozenset({"Al", "Cu", "Ag", "Au", "Ni", "Pd", "Pt"})
 """Elements ASE's EMT was fitted for (its H, C, N, O parameters are not meant for real work)."""
-
-
-# --------------------------------------------------------------------------------------------------
-# Calculators
-# --------------------------------------------------------------------------------------------------
 
 
 class CalculatorUnavailable(RuntimeError):
@@ -79,13 +66,8 @@ CALCULATORS: dict[str, CalculatorSpec] = {}
 def register_calculator(
     name: str, factory: Callable[[], Any], elements: Iterable[str] | None = None, note: str = ""
 ) -> CalculatorSpec:
-    """Plug in any ASE calculator under ``name``: ``factory()`` must return a ready calculator.
-
-    >>> from ase.calculators.emt import EMT
-    >>> spec = register_calculator("my-emt", EMT, elements=["Cu", "Al"], note="ASE EMT again")
-    >>> spec.supports(["Cu"])
-    True
-    """
+    """Plug in any ASE calculator under ``name``: ``factory()`` must return a ready calculator, e.g.
+    ``register_calculator("my-emt", EMT, elements=["Cu", "Al"], note="ASE EMT again")``."""
     spec = CalculatorSpec(name, factory, frozenset(elements) if elements is not None else None, note)
     CALCULATORS[name] = spec
     return spec
@@ -114,34 +96,21 @@ def available_calculators(names: Iterable[str] | None = None, verbose: bool = Tr
     return ok
 
 
-def _chgnet():
-    try:
-        from chgnet.model import CHGNetCalculator
-    except ImportError as exc:
-        raise CalculatorUnavailable("chgnet is not installed (pip install chgnet).") from exc
-    from .runtime import get_device
+def _installed(module: str, name: str, pip: str):
+    """``module.name`` of an installed package (CalculatorUnavailable naming the package when it is absent)."""
+    import importlib
 
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        raise CalculatorUnavailable(f"{pip} is not installed (pip install {pip}).") from exc
+
+
+def _quietly(factory: Callable[..., Any], *args, **kwargs):
+    """``factory(*args, **kwargs)`` without the warnings the universal force fields print when loading."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return CHGNetCalculator(use_device=get_device(verbose=False))
-
-
-def _sevennet():
-    try:
-        from sevenn.calculator import SevenNetCalculator
-    except ImportError as exc:
-        raise CalculatorUnavailable("sevenn is not installed (pip install sevenn).") from exc
-    from .runtime import get_device
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return SevenNetCalculator("7net-0", device=get_device(verbose=False))
-
-
-def _emt():
-    from ase.calculators.emt import EMT
-
-    return EMT()
+        return factory(*args, **kwargs)
 
 
 def alignn_ff_folder(element: str = "Si") -> Path:
@@ -170,10 +139,7 @@ def ensure_alignn_ff(element: str = "Si", epochs: int = 30, max_configs: int | N
 
 def _mace_mp():
     """MACE-MP-0 (needs the ``mace-torch`` package and a download of its weights the first time)."""
-    try:
-        from mace.calculators import mace_mp
-    except ImportError as exc:
-        raise CalculatorUnavailable("mace-torch is not installed (pip install mace-torch).") from exc
+    mace_mp = _installed("mace.calculators", "mace_mp", "mace-torch")
     cached = list((Path.home() / ".cache" / "mace").glob("*.model"))
     if not cached and not reachable("https://github.com")[0]:
         raise CalculatorUnavailable(
@@ -183,21 +149,43 @@ def _mace_mp():
     return mace_mp(model="medium", default_dtype="float64")
 
 
+def _published_alignn_ff(name: str = "mptrj_ff"):
+    """alignn's published universal ALIGNN-FF ``name`` (online download, then cached)."""
+    calc, line = forcefields.published_ff_calculator(name)
+    if calc is None:
+        raise CalculatorUnavailable(line)
+    return calc
+
+
+def _chgnet():
+    return _quietly(_installed("chgnet.model", "CHGNetCalculator", "chgnet"), use_device=get_device(verbose=False))
+
+
+def _sevennet():
+    sevennet = _installed("sevenn.calculator", "SevenNetCalculator", "sevenn")
+    return _quietly(sevennet, "7net-0", device=get_device(verbose=False))
+
+
 register_calculator("CHGNet", _chgnet, note="CHGNet 0.3.0 (MPtrj, PBE/PBE+U); weights ship in the chgnet wheel")
 register_calculator("SevenNet", _sevennet, note="SevenNet-0 (7net-0, MPtrj, PBE/PBE+U); weights ship in sevenn")
-register_calculator("EMT", _emt, elements=EMT_ELEMENTS, note="ASE effective-medium theory, classical baseline")
+register_calculator(
+    "EMT",
+    lambda: _installed("ase.calculators.emt", "EMT", "ase")(),
+    elements=EMT_ELEMENTS,
+    note="ASE effective-medium theory, classical baseline",
+)
 register_calculator(
     "ALIGNN-FF",
     _alignn_ff,
     elements={"Si"},
     note="a small ALIGNN-FF trained on mlearn Si (PBE) only, by ensure_alignn_ff",
 )
+register_calculator(
+    "ALIGNN-FF-MPtrj",
+    _published_alignn_ff,
+    note="alignn's published universal ALIGNN-FF mptrj_ff (MPtrj, PBE/PBE+U); online only: a one-time download",
+)
 register_calculator("MACE-MP-0", _mace_mp, note="optional: needs mace-torch and a one-time weight download")
-
-
-# --------------------------------------------------------------------------------------------------
-# Structures and relaxation
-# --------------------------------------------------------------------------------------------------
 
 
 def record_to_ase(record: dict[str, Any]):
@@ -245,25 +233,6 @@ def lattice_summary(atoms) -> dict[str, float]:
     return {"a": float(a), "b": float(b), "c": float(c), "vol": float(atoms.get_volume())}
 
 
-# --------------------------------------------------------------------------------------------------
-# Strain, equation of state, elastic constants
-# --------------------------------------------------------------------------------------------------
-
-
-VOIGT_PAIRS = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
-
-
-def voigt_strain(index: int, delta: float) -> np.ndarray:
-    """Symmetric strain tensor of Voigt component ``index`` (0-5) with engineering magnitude ``delta``."""
-    i, j = VOIGT_PAIRS[index]
-    eps = np.zeros((3, 3))
-    if i == j:
-        eps[i, i] = delta
-    else:
-        eps[i, j] = eps[j, i] = delta / 2
-    return eps
-
-
 def elastic_tensor(
     atoms,
     calc,
@@ -280,13 +249,15 @@ def elastic_tensor(
     With ``cubic`` only the strains e1 and e4 are applied (4 stress calculations instead of 12) and the
     tensor is completed by cubic symmetry; ``atoms`` must then be a cubic cell in standard orientation.
     """
+    from ase.stress import voigt_6_to_full_3x3_strain
     from ase.units import GPa
 
     tensor = np.zeros((6, 6))
     for j in (0, 3) if cubic else range(6):
         stresses = []
         for sign in (+1, -1):
-            cell = strained(atoms, voigt_strain(j, sign * delta))
+            strain = voigt_6_to_full_3x3_strain(sign * delta * np.eye(6)[j]) - np.eye(3)  # ASE adds 1
+            cell = strained(atoms, strain)
             if relax_ions and len(atoms) > 1:
                 cell = relax(cell, calc, fmax=fmax, steps=steps, cell=False, symmetry=False).atoms
             stresses.append(stress_of(cell, calc))
@@ -298,29 +269,6 @@ def elastic_tensor(
         tensor[3:, :] = tensor[:, 3:] = 0.0
         tensor[[3, 4, 5], [3, 4, 5]] = c44
     return 0.5 * (tensor + tensor.T) / GPa
-
-
-def modulus_vs_strain(atoms, calc, deltas: Sequence[float] = (0.001, 0.003, 0.005, 0.01)) -> dict[str, Any]:
-    """Bulk modulus (GPa) from the stress under ± isotropic strains of several sizes: a smoothness check.
-
-    For each ``delta`` the cell is strained by ±delta in all three directions (fractional coordinates
-    kept) and K = -V dP/dV is taken by central difference of the mean stress. For a force field whose
-    energy is a smooth function of the positions, K hardly depends on ``delta`` (EMT and SevenNet: < 1 %
-    over 0.1-1 %); a large ``spread_pct`` (max - min over the mean) means a rough energy surface, and
-    then E-V and elastic moduli, which probe it at different strains, cannot agree whatever the protocol.
-    """
-    from ase.units import GPa
-
-    moduli = []
-    for delta in deltas:
-        plus, minus = (stress_of(strained(atoms, sign * delta * np.eye(3)), calc) for sign in (+1, -1))
-        moduli.append(float(np.mean(plus[:3] - minus[:3]) / (2 * delta) / 3 / GPa))
-    k = np.array(moduli)
-    return {"deltas": list(deltas), "moduli": moduli, "spread_pct": float(100 * (k.max() - k.min()) / abs(k.mean()))}
-
-
-ROUGH_SPREAD_PCT = 5.0
-"""Spread of ``modulus_vs_strain`` above which the energy surface counts as rough (flag and check table)."""
 
 
 def voigt_bulk_modulus(c: np.ndarray) -> float:
@@ -335,63 +283,6 @@ def cubic_constants(c: np.ndarray) -> dict[str, float]:
         "c12": float(np.mean([c[0, 1], c[0, 2], c[1, 2]])),
         "c44": float(np.mean([c[3, 3], c[4, 4], c[5, 5]])),
     }
-
-
-# --------------------------------------------------------------------------------------------------
-# Formation, vacancy and surface energies
-# --------------------------------------------------------------------------------------------------
-
-MOLECULAR_ELEMENTS = {"H": 0.74, "N": 1.10, "O": 1.21, "F": 1.42, "Cl": 1.99}
-"""Elements whose reference here is a dimer in a box (bond length in Å, the starting guess)."""
-
-
-def elemental_reference_atoms(element: str, records: Sequence[dict[str, Any]] = ()):
-    """A starting structure of ``element``'s reference state, and where it came from.
-
-    Order: (1) the JARVIS-DFT unary reference structure (jarvis-tools' ``unary.json`` jid) when that jid
-    is among ``records``; (2) ASE's reference state when it is fcc, bcc, hcp or diamond; graphite for C
-    (JARVIS' carbon reference is graphitic: diamond has +0.10 eV/atom); a dimer in a 12 Å box for H, N,
-    O, F, Cl. Returns ``(None, reason)`` when none applies (e.g. As, Se, I, Hg: their structures are
-    not in the offline data).
-    """
-    from ase.build import bulk, molecule
-    from ase.data import atomic_numbers, reference_states
-
-    try:
-        from jarvis.analysis.thermodynamics.energetics import get_optb88vdw_energy
-
-        unary_jid = get_optb88vdw_energy().get(element, {}).get("jid")
-    except Exception:  # jarvis-tools missing: fall back to ASE
-        unary_jid = None
-    for rec in records:
-        if unary_jid and rec.get("jid") == unary_jid:
-            return record_to_ase(rec), f"JARVIS {unary_jid}"
-    if element == "C":
-        from ase.lattice.hexagonal import Graphite
-
-        return Graphite("C", latticeconstant={"a": 2.46, "c": 6.70}), "graphite (ASE, AB stacking)"
-    if element in MOLECULAR_ELEMENTS:
-        mol = molecule(element + "2") if element != "Cl" else molecule("Cl2")
-        mol.set_cell([12.0, 12.0, 12.0])
-        mol.center()
-        mol.pbc = True
-        return mol, f"{element}2 molecule in a 12 Å box"
-    state = reference_states[atomic_numbers[element]] or {}
-    if state.get("symmetry") in {"fcc", "bcc", "hcp", "diamond"} and state.get("basis", "default") is not None:
-        return bulk(element), f"ASE reference state ({state['symmetry']})"
-    return None, f"no reference structure for {element} offline (ASE state: {state.get('symmetry')})"
-
-
-def elemental_chemical_potential(
-    element: str, calc, records: Sequence[dict[str, Any]] = (), fmax: float = 0.01, steps: int = 300
-) -> tuple[float, str]:
-    """Energy per atom (eV) of ``element``'s relaxed reference with ``calc``; NaN and a reason if none."""
-    atoms, source = elemental_reference_atoms(element, records)
-    if atoms is None:
-        return math.nan, source
-    is_molecule = element in MOLECULAR_ELEMENTS
-    res = relax(atoms, calc, fmax=fmax, steps=steps, cell=not is_molecule, symmetry=not is_molecule)
-    return res.energy / len(atoms), source
 
 
 def formation_energy_per_atom(energy: float, symbols: Sequence[str], mu: dict[str, float]) -> float:
@@ -477,11 +368,6 @@ def surface_energy(
     return float((energy - len(slab) * bulk_energy_per_atom) / (2 * area) * EV_PER_A2_TO_J_PER_M2)
 
 
-# --------------------------------------------------------------------------------------------------
-# The per-material protocol and the scorecard
-# --------------------------------------------------------------------------------------------------
-
-
 @dataclass
 class Settings:
     """Sizes and tolerances of the protocol (see ``benchmark_material``)."""
@@ -550,83 +436,7 @@ def benchmark_material(
          "value": float(value), "reference": math.nan if reference is None else float(reference), "unit": UNITS[prop]}
         for prop, value, reference, site in values
     ]  # fmt: skip
-    extras = {"eos": eos, "elastic": c, "cubic": cubic, "smoothness": modulus_vs_strain(conv, calc)}
+    extras = {"eos": eos, "elastic": c, "cubic": cubic, "conventional": conv}
     extras.update(relax_converged=relaxed.converged, relax_steps=relaxed.steps)
     extras.update(volume_zero_stress=float(relaxed.atoms.get_volume()), seconds=time.perf_counter() - t0)
     return rows, extras
-
-
-def flags_for(rows: Sequence[dict[str, Any]], extras: dict[str, Any]) -> list[str]:
-    """Human-readable warnings on implausible results of one material x calculator."""
-    by = {(r["property"], r["site"]): r for r in rows}
-    out = []
-    if not extras.get("relax_converged", True):
-        out.append(f"relaxation not converged in {extras.get('relax_steps')} steps")
-    eos = extras.get("eos")
-    if eos is not None and not eos.ok:
-        out.append(f"E-V fit: {eos.note}")
-    vol = by.get(("vol", ""))
-    if vol and not math.isnan(vol["reference"]) and abs(vol["value"] / vol["reference"] - 1) > 0.10:
-        out.append(f"volume {vol['value']:.1f} Å³ is {100 * (vol['value'] / vol['reference'] - 1):+.0f} % off DFT")
-    kv, b = by.get(("kv", "")), by.get(("b_eos", ""))
-    if kv and b and extras.get("cubic") and abs(b["value"] / kv["value"] - 1) > 0.10:
-        out.append(f"cubic crystal: E-V B {b['value']:.0f} GPa vs Kv {kv['value']:.0f} GPa differ by > 10 %")
-    smooth = extras.get("smoothness")
-    if smooth and smooth["spread_pct"] > ROUGH_SPREAD_PCT:
-        moduli = ", ".join(f"{k:.0f}" for k in smooth["moduli"])
-        strains = ", ".join(f"{100 * d:g}" for d in smooth["deltas"])
-        out.append(
-            f"rough energy surface: K = {moduli} GPa for isotropic strains of {strains} % "
-            f"(spread {smooth['spread_pct']:.0f} %); moduli depend on the strain size (model, not protocol)"
-        )
-    for key in ("kv", "b_eos"):
-        r = by.get((key, ""))
-        if r and not (0 < r["value"] < 1000):
-            out.append(f"{key} = {r['value']:.0f} GPa is outside 0-1000 GPa")
-        elif r and not math.isnan(r["reference"]) and r["value"] > 2 * r["reference"]:
-            out.append(f"{key} = {r['value']:.0f} GPa is more than twice the DFT {r['reference']:.0f} GPa")
-    c44 = by.get(("c44", ""))
-    if c44 and c44["value"] < 0:
-        out.append(f"C44 = {c44['value']:.0f} GPa < 0: mechanically unstable")
-    for r in rows:
-        if r["property"] == "vac_en" and r["value"] <= 0:
-            out.append(
-                f"vacancy energy ({r['site']}) {r['value']:.2f} eV <= 0: removing an atom costs nothing, "
-                "so the model has not learned broken bonds"
-            )
-        if r["property"] == "surf_en" and r["value"] <= 0:
-            out.append(f"surface energy ({r['site']}) {r['value']:.2f} J/m² <= 0: the crystal would cleave by itself")
-    fe = by.get(("form_en", ""))
-    if (
-        fe
-        and not math.isnan(fe["value"])
-        and not math.isnan(fe["reference"])
-        and abs(fe["value"] - fe["reference"]) > 0.5
-    ):
-        out.append(f"formation energy off DFT by {fe['value'] - fe['reference']:+.2f} eV/atom")
-    return out
-
-
-def scorecard(results, properties: Sequence[str] | None = None):
-    """MAE per property (rows) and calculator (columns) against the reference, with the reference's MAD.
-
-    ``results`` is the long-format DataFrame of ``benchmark_material`` rows. The MAD is the mean
-    absolute deviation of the reference values around their mean over the materials each calculator
-    covered (the error of always predicting the average): a model is useful where its MAE is well
-    below it. Columns ``n <calc>`` give the number of compared values.
-    """
-    import pandas as pd
-
-    df = results.dropna(subset=["value", "reference"])
-    properties = properties or [p for p in UNITS if p in set(df["property"])]
-    table = []
-    for prop in properties:
-        sub = df[df["property"] == prop]
-        row: dict[str, Any] = {"property": prop, "unit": UNITS[prop]}
-        for calc_name, grp in sub.groupby("calculator"):
-            row[f"MAE {calc_name}"] = float(np.mean(np.abs(grp["value"] - grp["reference"])))
-            row[f"n {calc_name}"] = len(grp)
-        refs = sub.drop_duplicates(["jid", "site"])["reference"].to_numpy()
-        row["MAD of reference"] = float(np.mean(np.abs(refs - refs.mean()))) if len(refs) else math.nan
-        table.append(row)
-    return pd.DataFrame(table).set_index("property")

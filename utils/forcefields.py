@@ -1,21 +1,13 @@
-"""Machine-learning force fields: what notebook 06 uses but does not teach.
+"""Machine-learning force fields: what notebooks 06 and 07 use but do not teach. Units: eV, Å, eV/Å, GPa.
 
-* **Data**: mlearn configurations -> checked ``FFConfig`` objects (energy per atom, forces, stress in
-  ASE's convention; non-finite ones dropped) and a train/val/test split that follows the JARVIS-Leaderboard.
-* **ALIGNN-FF driver**: alignn's DGL-free ``alignn_atomwise_pure`` model trained with alignn's own trainer
-  (``neighbor_strategy="pure_torch"``); a checkpoint is reused only when its completion marker matches
-  the requested config and data exactly; an ASE calculator that works for 1-atom cells and refuses
-  elements outside its training set.
-* **Evaluation**: predictions of any ASE calculator on configurations, MAEs beside their baselines, and
-  a plausibility verdict for an equation of state.
-
-The Lennard-Jones potential, the GNN potential and the E-V fit are taught in notebook 06 itself;
-relaxation, E-V scans, MD and g(r) live in ``utils.simulation``. Units: eV, Å, eV/Å, GPa.
+* **Data**: mlearn records -> checked ``FFConfig`` objects and the JARVIS-Leaderboard train/val/test split.
+* **ALIGNN-FF driver**: alignn's DGL-free ``alignn_atomwise_pure`` trained by alignn's own trainer, reused only
+  when its completion marker matches config and data exactly; an ASE calculator (1-atom cells work, elements
+  outside the training set are refused) for a trained or a published (``utils.gnn.published_model``) model.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import math
@@ -30,32 +22,13 @@ from typing import Any
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
-from .runtime import outputs_dir
+from .runtime import get_device, outputs_dir
 
 KBAR_TO_GPA = 0.1
-
-# References for the lesson's checks, per element: experimental cubic lattice constant a_exp (Å) and bulk
-# modulus B_exp (GPa) from Kittel, Introduction to Solid State Physics (8th ed., tables 1.3 and 3.3), except
-# B_exp of Si and Cu, which are the JARVIS-Leaderboard experimental values (ES bulk modulus, JVASP-1002 and
-# JVASP-867); B_jarvis_dft is the JARVIS-DFT OptB88vdW bulk_modulus_kv of the same entries; T_melt_K is the
-# experimental melting point (CRC Handbook).
-REFERENCE_DATA: dict[str, dict[str, float]] = {
-    "Si": {"a_exp": 5.431, "B_jarvis_dft": 87.3, "B_exp": 99.2, "T_melt_K": 1687},
-    "Cu": {"a_exp": 3.615, "B_jarvis_dft": 141.4, "B_exp": 142.0, "T_melt_K": 1358},
-    "Ni": {"a_exp": 3.524, "B_exp": 186.0, "T_melt_K": 1728},
-    "Li": {"a_exp": 3.491, "B_exp": 11.6, "T_melt_K": 454},
-    "Ge": {"a_exp": 5.658, "B_exp": 77.2, "T_melt_K": 1211},
-    "Mo": {"a_exp": 3.147, "B_exp": 272.5, "T_melt_K": 2896},
-}
 
 
 class ForceFieldError(ValueError):
     """Bad input to a force-field helper; the message says what was expected and what to do."""
-
-
-# =====================================================================
-# Data: mlearn configurations
-# =====================================================================
 
 
 @dataclass
@@ -74,42 +47,25 @@ class FFConfig:
         return len(self.atoms)
 
 
-def mlearn_elements() -> list[str]:
-    """Elements of the mlearn set according to the dataset registry (data/datasets.json)."""
-    from .data import registry
-
-    return list(registry()["families"]["mlearn_<Element>"]["elements"])
-
-
 def check_element(element: str) -> str:
-    """Return ``"mlearn_<element>"`` or raise ForceFieldError naming the elements mlearn has."""
-    from ase.data import chemical_symbols
+    """``"mlearn_<element>"``, or ForceFieldError naming the elements mlearn has (the data layer's check)."""
+    from .data import DatasetError, _check_name
 
-    known = mlearn_elements()
-    if not isinstance(element, str) or element not in chemical_symbols[1:]:
-        raise ForceFieldError(
-            f"ELEMENT={element!r} is not a chemical symbol. mlearn has {', '.join(known)}; use e.g. 'Si'."
-        )
-    if element not in known:
-        raise ForceFieldError(
-            f"mlearn has no DFT data for {element}: it covers {', '.join(known)}. "
-            f"Pick one of these for ELEMENT (capitalised, e.g. 'Si')."
-        )
+    try:
+        _check_name(f"mlearn_{element}")
+    except DatasetError as exc:
+        raise ForceFieldError(str(exc)) from exc
     return f"mlearn_{element}"
 
 
-def _energy_key(rec: dict[str, Any]) -> str:
-    for key in ("total_energy", "energy", "energy_per_atom"):
-        if key in rec:
-            return key
-    raise ForceFieldError(
-        f"Configuration {rec.get('jid', '?')} has no energy (looked for total_energy, energy, energy_per_atom)."
-    )
-
-
 def _energy(rec: dict[str, Any]) -> float:
+    """The record's ``total_energy`` (the data layer copies mlearn's ``energy`` there); NaN if not a number."""
+    if "total_energy" not in rec:
+        raise ForceFieldError(
+            f"Configuration {rec.get('jid', '?')} has no total_energy; load it with utils.load_dataset."
+        )
     try:
-        return float(rec[_energy_key(rec)])
+        return float(rec["total_energy"])
     except (TypeError, ValueError):
         return math.nan
 
@@ -118,11 +74,9 @@ def energy_convention(records: Sequence[dict[str, Any]]) -> str:
     """``"per_atom"`` or ``"per_cell"``: how the records' energies are given, decided from the data.
 
     Energies of one element differ by a few eV/atom at most, so whichever of E and E/N has the smaller
-    relative spread (std/|mean|) across configurations of different sizes is the per-atom one. With all
-    cells the same size, |E| < 20 eV means per atom (no element binds by more than ~10 eV/atom in DFT).
-    Non-finite energies (NaN, inf) are ignored: one of them must not decide for all the others.
-    ALIGNN's offline copy of mlearn is per atom (Si jid 1: 63 atoms, -4.6904 eV/atom; leaderboard total
-    -295.4975 eV). The online jarvis-tools ``mlearn`` keys/units are not verified offline; hence this check.
+    relative spread (std/|mean|) across cells of different sizes is the per-atom one; with all cells the same
+    size, |E| < 20 eV means per atom. Non-finite energies are ignored. ALIGNN's offline copy of mlearn is per
+    atom; the online jarvis-tools copy could not be checked offline, hence this check.
     """
     values = np.array([_energy(r) for r in records])
     sizes = np.array([len(r["atoms"]["elements"]) for r in records], dtype=float)
@@ -172,17 +126,10 @@ def _config(rec: dict[str, Any], k: int, element: str | None, per_cell: bool, la
 def prepare_configs(
     records: Sequence[dict[str, Any]], element: str | None = None, split_labels: dict[str, str] | None = None
 ) -> list[FFConfig]:
-    """Turn mlearn records into checked ``FFConfig`` objects.
-
-    * Energies become eV/atom (per-cell data are divided by N; see ``energy_convention``).
-    * Forces must be an N x 3 array for an N-atom cell, else ForceFieldError names the configuration.
-    * Configurations with a non-finite energy or force (NaN, inf) are dropped with a warning naming them.
-    * Stresses (if present, 6 Voigt numbers or 3x3 in kbar with VASP's sign, as in ALIGNN's mlearn copy)
-      become GPa in ASE's sign convention; a missing or malformed stress becomes None.
-    * With ``element`` given, configurations containing anything else are an error.
-    * ``split_labels`` (jid -> "train"/"test", e.g. ``utils.split_records(records, "total_energy").labels``,
-      the JARVIS-Leaderboard mlearn split) sets each configuration's ``split``.
-    """
+    """Checked ``FFConfig`` objects of mlearn records: energies in eV/atom (``energy_convention``), forces N x 3
+    (else ForceFieldError), stresses from VASP kbar to GPa with ASE's sign (None when missing or malformed), only
+    ``element`` if given; non-finite configurations dropped with a warning; ``split_labels`` (jid -> "train"/"test",
+    e.g. ``utils.split_records(records, "total_energy").labels``) sets each ``split``."""
     if not records:
         raise ForceFieldError("No configurations given.")
     per_cell = energy_convention(records) == "per_cell"
@@ -231,19 +178,6 @@ def split_configs(
     return {"train": train, "val": val, "test": test}
 
 
-def reference_equilibrium(configs: Sequence[FFConfig]) -> FFConfig:
-    """The DFT configuration with the lowest energy per atom among the (nearly) force-free ones.
-
-    In mlearn this is the relaxed crystal; its volume per atom is the DFT (PBE) equilibrium volume.
-    """
-    still = [c for c in configs if np.abs(c.forces).max() < 1e-2] or list(configs)
-    return min(still, key=lambda c: c.energy_per_atom)
-
-
-# =====================================================================
-# ALIGNN-FF driver (alignn's DGL-free alignn_atomwise_pure)
-# =====================================================================
-
 MARKER = "complete.json"
 """Written into a checkpoint folder when training finished; holds the hash of the config and the data."""
 
@@ -254,46 +188,35 @@ def alignn_ff_dir(element: str, lesson: str = "06_ml_force_fields") -> Path:
     return outputs_dir(lesson, f"alignn_ff_{element}")
 
 
+FF_SIZES = dict(alignn_layers=2, gcn_layers=2, hidden_features=64, embedding_features=32, batch_size=8)
+"""Default sizes of the lessons' ALIGNN-FF: small beside the published one (4+4 layers, 256 hidden), for CPUs."""
+
+
 def alignn_ff_config(
     n_train: int,
     n_val: int,
     n_test: int,
-    epochs: int,
     output_dir: Path,
-    batch_size: int = 8,
-    learning_rate: float = 2e-3,
-    hidden_features: int = 64,
-    embedding_features: int = 32,
-    alignn_layers: int = 2,
-    gcn_layers: int = 2,
-    cutoff: float = 5.0,
     force_weight: float = 10.0,
     stress_weight: float = 0.0,
-    seed: int = 42,
+    **sizes,
 ) -> dict[str, Any]:
     """alignn ``TrainingConfig`` dict for a force field: energy per atom + forces (+ stress) on the
     DGL-free ``alignn_atomwise_pure`` model with ``neighbor_strategy="pure_torch"``.
 
-    Sizes are small compared with the published ALIGNN-FF (256 hidden, 4+4 layers, cutoff 8 Å) so that it
-    trains on a CPU. ``max_neighbors=None`` keeps every neighbour inside the cutoff (a k-nearest cap would
-    make the energy jump when neighbours swap order).
+    ``sizes``: ``utils.gnn.GNNConfig`` fields (epochs, seed, learning_rate, ...) over ``FF_SIZES``, a 5 Å
+    cutoff and learning rate 2e-3. ``max_neighbors=None`` keeps every neighbour inside the cutoff (a
+    k-nearest cap would make the energy jump when neighbours swap order).
     """
-    # fmt: off
-    model = {
-        "name": "alignn_atomwise_pure", "atom_input_features": 92, "alignn_layers": alignn_layers,
-        "gcn_layers": gcn_layers, "hidden_features": hidden_features, "embedding_features": embedding_features,
-        "calculate_gradient": True, "graphwise_weight": 1.0, "gradwise_weight": force_weight,
-        "stresswise_weight": stress_weight, "atomwise_output_features": 0, "atomwise_weight": 0.0,
-    }
-    return {
-        "dataset": "user_data", "target": "target", "atom_features": "cgcnn", "neighbor_strategy": "pure_torch",
-        "id_tag": "jid", "random_seed": seed, "n_train": n_train, "n_val": n_val, "n_test": n_test,
-        "keep_data_order": True, "epochs": epochs, "batch_size": batch_size, "learning_rate": learning_rate,
-        "criterion": "l1", "optimizer": "adamw", "scheduler": "onecycle", "num_workers": 0, "cutoff": cutoff,
-        "three_body_cutoff": min(3.5, cutoff), "max_neighbors": None, "use_lmdb": True, "write_predictions": True,
-        "output_dir": str(output_dir), "filename": str(Path(output_dir) / "cache_"), "model": model,
-    }
-    # fmt: on
+    from .gnn import GNNConfig, alignn_training_config
+
+    settings = GNNConfig(**{**FF_SIZES, "cutoff": 5.0, "learning_rate": 2e-3, "weight_decay": 0.0, **sizes})
+    settings.max_neighbors, settings.three_body_cutoff = None, min(3.5, settings.cutoff)
+    cfg = alignn_training_config(settings, n_train, n_val, n_test, Path(output_dir))
+    cfg["filename"] = str(Path(output_dir) / "cache_")
+    forces = {"calculate_gradient": True, "gradwise_weight": force_weight, "stresswise_weight": stress_weight}
+    cfg["model"].update(forces, use_penalty=True)
+    return cfg
 
 
 def _alignn_record(config: FFConfig, with_stress: bool) -> dict[str, Any]:
@@ -351,30 +274,17 @@ def completed_checkpoint(folder: Path | str, digest: str | None = None) -> bool:
     return digest is None or json.loads(marker.read_text()).get("hash") == digest
 
 
-def _run_alignn_trainer(out: Path, data_dir: Path, init: Path, verbose: bool) -> float:
-    """alignn's ``train_for_folder`` on ``data_dir`` into ``out``; returns the wall time (s)."""
-    from alignn.train_alignn import train_for_folder
+def _run_alignn_trainer(out: Path, data_dir: Path, init: Path) -> float:
+    """alignn's trainer on ``data_dir`` into ``out``, starting from ``init``; returns the wall time (s)."""
+    from .gnn import run_alignn_trainer
 
     start = time.time()
-    log_path = out / "train.log"
-    with open(log_path, "w") as log, contextlib.nullcontext() if verbose else contextlib.redirect_stdout(log):
-        train_for_folder(
-            root_dir=str(data_dir),
-            config_name=str(out / "train_config.json"),
-            output_dir=str(out),
-            restart_model_path=str(init),
-        )
+    run_alignn_trainer(data_dir, out / "train_config.json", out, restart_model_path=str(init))
     for cache in out.glob("cache_*"):  # alignn's LMDB graph caches: rebuilt on every run
         shutil.rmtree(cache, ignore_errors=True) if cache.is_dir() else cache.unlink()
     if not (out / "best_model.pt").exists():
-        raise ForceFieldError(f"alignn finished without writing best_model.pt in {out}; see {log_path}.")
+        raise ForceFieldError(f"alignn finished without writing best_model.pt in {out}; see {out / 'train.log'}.")
     return time.time() - start
-
-
-def _device() -> str:
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def train_alignn_ff(
@@ -385,20 +295,15 @@ def train_alignn_ff(
     records: Sequence[dict[str, Any]] | None = None,
     stress_weight: float = 0.0,
     seed: int = 42,
-    verbose: bool = False,
     **config_kwargs: Any,
 ) -> Path:
-    """Train ALIGNN-FF on the mlearn data of ``element`` with alignn's own trainer; return the checkpoint folder.
+    """Train ALIGNN-FF on the mlearn data of ``element`` (or ``records``) with alignn's own trainer, on the
+    JARVIS-Leaderboard split (``split_configs``), config ``alignn_ff_config(**config_kwargs)``; return the folder.
 
-    * Data: ``records`` or ``utils.load_dataset(f"mlearn_{element}")``, checked by ``prepare_configs``, split
-      by ``split_configs`` on the JARVIS-Leaderboard split (``max_configs`` for a smaller run).
-    * Config: ``alignn_ff_config(**config_kwargs)``; alignn's console output goes to ``train.log``.
-    * Reuse: a folder whose marker (``complete.json``) records the same config and data hash is returned
-      as it is; any other content (another config, an interrupted run) is deleted and trained anew.
-    * Result in ``out_dir`` (default ``alignn_ff_dir(element)``): ``config.json``, ``best_model.pt``,
-      ``history_*.json``, ``split.json`` (jids per part), ``ffinfo.json`` and the marker, written last.
-    Stress training (``stress_weight > 0``) counts configurations without a usable stress as zero stress.
-    """
+    A folder whose marker (``complete.json``) records the same config and data hash is reused; anything else in it
+    is deleted and trained anew. The folder gets alignn's ``config.json``, ``best_model.pt``, ``history_*.json``
+    and ``train.log``, our ``split.json``, ``ffinfo.json`` and the marker, written last. With ``stress_weight > 0``
+    a configuration without a usable stress counts as zero stress."""
     from .data import load_dataset, split_records
 
     name = check_element(element)
@@ -409,7 +314,7 @@ def train_alignn_ff(
     ordered = parts["train"] + parts["val"] + parts["test"]
     id_prop = json.dumps([_alignn_record(c, stress_weight > 0) for c in ordered])
     sizes = [len(parts[k]) for k in ("train", "val", "test")]
-    cfg = alignn_ff_config(*sizes, epochs, out, stress_weight=stress_weight, seed=seed, **config_kwargs)
+    cfg = alignn_ff_config(*sizes, out, stress_weight=stress_weight, epochs=epochs, seed=seed, **config_kwargs)
     digest = training_hash(cfg, id_prop)
     if completed_checkpoint(out, digest):
         print(f"Reusing the ALIGNN-FF checkpoint in {out} (its marker matches this config and data).")
@@ -421,28 +326,13 @@ def train_alignn_ff(
     (out / "data" / "id_prop.json").write_text(id_prop)
     (out / "train_config.json").write_text(json.dumps(cfg, indent=2))
     init = _alignn_initial_model(cfg, float(np.mean([c.energy_per_atom for c in parts["train"]])), out / "init")
-    seconds = _run_alignn_trainer(out, out / "data", init, verbose)
+    seconds = _run_alignn_trainer(out, out / "data", init)
     (out / "split.json").write_text(json.dumps({k: [c.jid for c in v] for k, v in parts.items()}))
     info = dict(element=element, elements=[element], n_train=sizes[0], n_val=sizes[1], n_test=sizes[2])
     info.update(epochs=epochs, train_seconds=round(seconds, 1), stress_weight=stress_weight)
-    info.update(energy_unit="eV/atom (model 'out'); calculator returns eV per cell", device=_device())
+    info.update(energy_unit="eV/atom (model 'out'); calculator returns eV per cell", device=get_device(verbose=False))
     (out / "ffinfo.json").write_text(json.dumps(info, indent=2))
     (out / MARKER).write_text(json.dumps({"hash": digest, "epochs": epochs, "finished": time.ctime()}))
-    return out
-
-
-def alignn_history(model_dir: Path | str) -> dict[str, list[float]]:
-    """Per-epoch energy and force L1 losses from alignn's ``history_train.json``/``history_val.json``.
-
-    alignn logs the weighted losses: energy in eV/atom, force loss = gradwise_weight x MAE (eV/Å).
-    """
-    model_dir = Path(model_dir)
-    cfg = json.loads((model_dir / "config.json").read_text())["model"]
-    out = {}
-    for part in ("train", "val"):
-        rows = json.loads((model_dir / f"history_{part}.json").read_text())
-        out[f"{part} energy (meV/atom)"] = [1000 * r[1] / cfg.get("graphwise_weight", 1.0) for r in rows]
-        out[f"{part} force (eV/Å)"] = [r[3] / cfg.get("gradwise_weight", 1.0) for r in rows]
     return out
 
 
@@ -485,12 +375,8 @@ class AlignnFFCalculator(Calculator):
 
 
 def alignn_ff_calculator(model_dir: Path | str, device: str | None = None, model_filename: str = "best_model.pt"):
-    """``AlignnFFCalculator`` (energy eV, forces eV/Å, stress eV/Å³) of a checkpoint folder.
-
-    ``model_dir`` must hold alignn's ``config.json`` and ``model_filename``, as written by
-    ``train_alignn_ff``; its ``ffinfo.json`` names the training elements (without it: a warning, and
-    no element check).
-    """
+    """``AlignnFFCalculator`` (eV, eV/Å, eV/Å³) of a folder with alignn's ``config.json`` and ``model_filename``
+    (``train_alignn_ff`` writes one); its ``ffinfo.json`` names the training elements (else a warning, no check)."""
     import torch
 
     model_dir = Path(model_dir)
@@ -508,60 +394,18 @@ def alignn_ff_calculator(model_dir: Path | str, device: str | None = None, model
     return AlignnFFCalculator(model_dir, elements, device or "cpu", model_filename)
 
 
-# =====================================================================
-# Evaluation
-# =====================================================================
+def published_ff_calculator(name: str = "mptrj_ff", device: str | None = None, timeout: float = 5.0):
+    """``(calculator, line)``: alignn's published universal force field ``name`` (``mptrj_ff``, ``alignn_ff_db``,
+    ...) as an ``AlignnFFCalculator`` for any element, downloaded once by ``utils.gnn.published_model``.
 
-
-def predict_calculator(calc, configs: Sequence[FFConfig], progress: bool = False) -> dict[str, np.ndarray]:
-    """Energies per atom (eV/atom) and force components (eV/Å), true and predicted by an ASE calculator."""
-    from tqdm.auto import tqdm
-
-    e_true, e_pred, f_true, f_pred = [], [], [], []
-    for c in tqdm(configs, desc="predicting", disable=not progress):
-        atoms = c.atoms.copy()
-        atoms.calc = calc
-        e_pred.append(atoms.get_potential_energy() / len(atoms))
-        f_pred.append(atoms.get_forces().ravel())
-        e_true.append(c.energy_per_atom)
-        f_true.append(c.forces.ravel())
-    return {"e_true": np.array(e_true), "e_pred": np.array(e_pred), "f_true": np.concatenate(f_true),
-            "f_pred": np.concatenate(f_pred)}  # fmt: skip
-
-
-def ff_metrics(pred: dict[str, np.ndarray], train: Sequence[FFConfig]) -> dict[str, float]:
-    """Energy MAE (meV/atom) and force MAE (eV/Å) with their baselines (training mean energy; zero force)."""
-    e_mean = float(np.mean([c.energy_per_atom for c in train]))
-    return {
-        "energy MAE (meV/atom)": 1000 * float(np.mean(np.abs(pred["e_true"] - pred["e_pred"]))),
-        "energy baseline MAE (meV/atom)": 1000 * float(np.mean(np.abs(pred["e_true"] - e_mean))),
-        "force MAE (eV/Å)": float(np.mean(np.abs(pred["f_true"] - pred["f_pred"]))),
-        "force baseline MAE (eV/Å)": float(np.mean(np.abs(pred["f_true"]))),
-    }
-
-
-def bulk_modulus_verdict(
-    b_gpa: float, reference_gpa: float | None, a: float, a_reference: float, fit_note: str = "ok"
-) -> str:
-    """One sentence on whether an E-V result is physically plausible, so that a notebook never prints an
-    absurd number without comment.
-
-    Implausible: a failed fit check (``fit_note`` other than "ok"), a modulus more than a factor of two
-    from ``reference_gpa``, or a relaxed lattice constant ``a`` more than 3 % from ``a_reference``.
+    Offline, or when the download fails, the calculator is None and ``line`` says in one line why.
     """
-    problems = []
-    if fit_note != "ok":
-        problems.append(f"the E-V fit failed its checks ({fit_note})")
-    elif reference_gpa and not 0.5 < b_gpa / reference_gpa < 2:
-        problems.append(f"B = {b_gpa:.1f} GPa is more than a factor of two from {reference_gpa} GPa")
-    if abs(a / a_reference - 1) > 0.03:
-        problems.append(f"a = {a:.3f} Å is {100 * (a / a_reference - 1):+.1f} % from {a_reference:.3f} Å")
-    if not problems:
-        return "plausible: lattice constant within 3 % and bulk modulus within a factor of two of the references"
-    return (
-        "IMPLAUSIBLE: "
-        + "; ".join(problems)
-        + ". This is not a property of the element but of an unconverged model: its energy surface is too flat, "
-        "too steep or has its minimum in the wrong place. Expected in fast mode (a few epochs on ~80 cells); "
-        "in full mode, train longer or check the data."
-    )
+    import torch
+
+    from .gnn import published_model
+
+    folder, line = published_model(name, timeout)
+    if folder is None:
+        return None, line
+    torch.set_default_dtype(torch.float32)
+    return AlignnFFCalculator(folder, None, device or get_device(verbose=False)), line

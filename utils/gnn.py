@@ -1,7 +1,8 @@
 """ALIGNN plumbing for notebook 04 (its training loop and ALIGNN layer walk-through are in the notebook).
 
 The shared config, graphs with clear errors and a content-keyed cache, prediction, checkpoints that load
-with ``weights_only=True``, the JARVIS-Leaderboard CSV, the driver of alignn's trainer, a graph picture.
+with ``weights_only=True``, the driver of alignn's trainer, and alignn's published ALIGNN 2.0 models
+(downloaded once, online only; offline one line says why not).
 """
 
 from __future__ import annotations
@@ -36,13 +37,9 @@ class GNNError(ValueError):
 
 @dataclass
 class GNNConfig:
-    """Graph, model and training settings shared by both training paths.
-
-    The defaults are the ALIGNN paper's: 4 ALIGNN + 4 GCN layers, 256 hidden features, cutoff 8 Å,
-    12 neighbours, batch 64, learning rate 1e-3 with a one-cycle schedule, AdamW (weight decay 1e-5).
-    ``three_body_cutoff`` is alignn's default for ``neighbor_strategy="pure_torch"``: only bonds
-    shorter than it form bond-angle triplets in the line graph (the paper's line graph uses all bonds).
-    """
+    """Graph, model and training settings shared by both training paths. Defaults: the ALIGNN paper's (4 ALIGNN
+    + 4 GCN layers, 256 hidden, cutoff 8 Å, 12 neighbours, batch 64, AdamW 1e-3 one-cycle, weight decay 1e-5), and
+    alignn's pure-torch ``three_body_cutoff`` (only shorter bonds form angles; the paper's line graph uses all)."""
 
     alignn_layers: int = 4
     gcn_layers: int = 4
@@ -68,14 +65,9 @@ class GNNConfig:
         names = ["alignn_layers", "gcn_layers", "edge_input_features", "triplet_input_features", "hidden_features"]
         fixed = {"name": "alignn_atomwise_pure", "atom_input_features": CGCNN_FEATURES, "output_features": 1}
         no_forces = {"calculate_gradient": False, "gradwise_weight": 0.0, "stresswise_weight": 0.0}
-        no_atomwise = {
-            "atomwise_weight": 0.0,
-            "atomwise_output_features": 0,
-            "graphwise_weight": 1.0,
-            "use_penalty": False,
-        }
+        no_atomwise = {"atomwise_weight": 0.0, "atomwise_output_features": 0, "graphwise_weight": 1.0}
         sizes = {k: getattr(self, k) for k in [*names, "embedding_features"]}
-        return {**fixed, **no_forces, **no_atomwise, **sizes}
+        return {**fixed, **no_forces, **no_atomwise, "use_penalty": False, **sizes}
 
 
 def make_model(cfg: GNNConfig):
@@ -93,11 +85,8 @@ def property_split(
     """Train/val/test records for ``prop``: the JARVIS-Leaderboard split (else seeded 80/10/10).
 
     With ``max_structures``, a seeded random subset of each part is kept, in the same proportions.
-    Raises GNNError for an unknown property or one with too few values.
+    Raises GNNError for an unknown property or one with too few values (the data layer's checks).
     """
-    if not any(prop in rec for rec in records):
-        known = sorted({k for rec in records[:50] for k in rec if not k.startswith("_") and k != "atoms"})
-        raise GNNError(f"Unknown property {prop!r}. Properties in these records: {', '.join(known)}.")
     try:
         split = split_records(records, prop, min_records=min_records)
     except DatasetError as exc:
@@ -124,28 +113,11 @@ def targets(records: list[Record], prop: str) -> np.ndarray:
     return np.asarray(values, dtype=float)
 
 
-def atoms_from_poscar(poscar: str):
-    """jarvis-tools ``Atoms`` from the text of a POSCAR file (clear GNNError when it does not parse)."""
-    from jarvis.io.vasp.inputs import Poscar
-
-    try:
-        return Poscar.from_string(poscar.strip("\n")).atoms
-    except Exception as exc:  # jarvis raises IndexError/ValueError on malformed text
-        raise GNNError(
-            f"Could not read the POSCAR text ({type(exc).__name__}: {exc}). Expected: comment line, scale, "
-            "3 lattice vectors, element symbols, counts, 'Direct' or 'Cartesian', one line per atom."
-        ) from exc
-
-
 def build_graph(atoms, cfg: GNNConfig, ident: str = "structure"):
-    """The crystal graph ``g`` and line graph ``lg`` of ``atoms`` (alignn's pure-torch builder).
-
-    ``g``: one node per atom (92 CGCNN features), one directed edge per neighbour within ``cfg.cutoff``
-    (at most ``cfg.max_neighbors`` per atom), edge data ``r`` = bond vector (Å).
-    ``lg``: one node per bond of ``g``, one edge per bond pair (i→j, j→k) with both bonds shorter than
-    ``cfg.three_body_cutoff``; the model turns these into bond-angle cosines.
-    Only what the property model reads is kept. Raises GNNError when the graph has no edge.
-    """
+    """The crystal graph ``g`` (a node per atom, 92 CGCNN features; an edge per neighbour within ``cfg.cutoff``,
+    at most ``cfg.max_neighbors``, data ``r`` = bond vector in Å) and line graph ``lg`` (a node per bond, an edge per
+    bond pair shorter than ``cfg.three_body_cutoff``) of ``atoms``, by alignn's pure-torch builder, slimmed to what
+    the property model reads. Raises GNNError when the graph has no edge."""
     from alignn.graphs import Graph
 
     settings = {**cfg.graph_settings(), "cutoff": float(cfg.cutoff), "neighbor_strategy": "pure_torch"}
@@ -279,24 +251,6 @@ def build_graphs(
     return data
 
 
-def build_split_graphs(
-    split: Split, prop: str, cfg: GNNConfig, cache_dir: Path | None = None, progress: bool = True
-) -> tuple[dict[str, GraphDataset], Split]:
-    """Graphs of every part of ``split``, leaving out (and printing) structures with an empty graph.
-
-    Returns the datasets and the split without the left-out records, so that every model of a lesson
-    (alignn's trainer, descriptors) sees exactly the same structures.
-    """
-    data, kept = {}, {}
-    for name, part in split.items():
-        data[name] = build_graphs(part, prop, cfg, cache_dir, desc=f"{prop}-{name}", progress=progress, skip_empty=True)
-        for ident, reason in data[name].skipped.items():
-            print(f"left out of {name}: {reason.split(': ', 1)[1].split(' (')[0]} ({ident})")
-        keep = set(data[name].ids)
-        kept[name] = [rec for rec in part if str(rec.get("jid")) in keep]
-    return data, kept
-
-
 def predict(model, dataset: GraphDataset, device: str = "cpu", batch_size: int = 64, bf16: bool = False) -> np.ndarray:
     """Predictions of ``model`` for ``dataset`` (in order); ``bf16``: under bfloat16 autocast (GPUs with bf16)."""
     import torch
@@ -327,17 +281,10 @@ def save_checkpoint(model, cfg: GNNConfig, path: Path, prop: str = "", extra: di
 def load_checkpoint(path: Path, device: str = "cpu"):
     """``(model, cfg, info)`` from a :func:`save_checkpoint` file, the model in eval mode. Read with
     ``weights_only=True``: a file with more than tensors, numbers, strings, lists and dicts is refused."""
-    import pickle
-
-    import torch
-
     path = Path(path)
     if not path.exists():
         raise GNNError(f"No checkpoint at {path}. Train a model first (the lesson's loop saves best_model.pt).")
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        raise GNNError(f"{path} holds more than weights and numbers; it was not loaded ({exc}).") from exc
+    payload = _weights(path, device)
     if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
         raise GNNError(f"{path} is not a checkpoint written by utils.gnn.save_checkpoint.")
     cfg = GNNConfig(**payload["config"])
@@ -347,41 +294,9 @@ def load_checkpoint(path: Path, device: str = "cpu"):
     return model, cfg, {k: v for k, v in payload.items() if k not in ("state_dict", "config")}
 
 
-def predict_poscar(model, poscar: str, cfg: GNNConfig, device: str = "cpu") -> float:
-    """Prediction of ``model`` for a structure given as the text of a POSCAR file."""
-    title = poscar.strip().splitlines()[0].strip() if poscar.strip() else "POSCAR"
-    g, lg = build_graph(atoms_from_poscar(poscar), cfg, ident=title)
-    return float(predict(model, GraphDataset([(g, lg)], np.zeros(1), [title], ""), device, batch_size=1)[0])
-
-
-def write_leaderboard_csv(ids: list[str], predictions, out_dir: Path, prop: str, dataset: str = "dft_3d") -> Path:
-    """Write ``id,prediction`` rows as the zipped JARVIS-Leaderboard file of ``prop``, e.g.
-    ``AI-SinglePropertyPrediction-formation_energy_peratom-dft_3d-test-mae.csv.zip``.
-
-    Raises GNNError when ids and predictions differ in length, an id repeats or a prediction is not finite.
-    """
-    predictions = np.asarray(predictions, dtype=float).reshape(-1)
-    ids = [str(i) for i in ids]
-    if len(ids) != len(predictions):
-        raise GNNError(f"{len(ids)} ids but {len(predictions)} predictions; pass one prediction per id.")
-    if len(set(ids)) != len(ids):
-        raise GNNError("Repeated ids: the leaderboard expects one row per test structure.")
-    if not np.all(np.isfinite(predictions)):
-        raise GNNError("Some predictions are NaN or infinite; check the model before writing the file.")
-    name = f"AI-SinglePropertyPrediction-{prop}-{dataset}-test-mae.csv"
-    text = "id,prediction\n" + "".join(f"{i},{p:.6f}\n" for i, p in zip(ids, predictions))
-    Path(out_dir).mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(Path(out_dir) / f"{name}.zip", "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr(name, text)
-    return Path(out_dir) / f"{name}.zip"
-
-
 def alignn_training_config(cfg: GNNConfig, n_train: int, n_val: int, n_test: int, out_dir: Path) -> dict[str, Any]:
-    """An alignn ``TrainingConfig`` dict for ``train_for_folder`` with the same settings as ``cfg``.
-
-    ``keep_data_order`` + ``n_train/n_val/n_test`` make alignn use exactly our split when the records are
-    written train, then val, then test.
-    """
+    """An alignn ``TrainingConfig`` dict for ``train_for_folder`` with the settings of ``cfg``; ``keep_data_order``
+    and ``n_train/n_val/n_test`` make alignn use our split when the records are written train, val, test."""
     out_dir = Path(out_dir)
     return {
         **{"dataset": "user_data", "target": "target", "id_tag": "jid", "atom_features": "cgcnn"},
@@ -449,30 +364,35 @@ def _write_folder(split: Split, prop: str, cfg: GNNConfig, out_dir: Path) -> Pat
     return out_dir / "config_in.json"
 
 
-def train_reference(split: Split, prop: str, cfg: GNNConfig, out_dir: Path) -> ReferenceResult:
-    """Train with alignn's ``train_for_folder`` on ``split`` and read back its test predictions.
+def run_alignn_trainer(data_dir: Path, config: Path, out_dir: Path, **kwargs: Any) -> str:
+    """alignn's ``train_for_folder`` on ``data_dir/id_prop.json`` with the config file ``config``, into ``out_dir``.
 
-    Trains in ``out_dir``; alignn's log (stdout and stderr) goes to ``out_dir/train.log``.
-    Note: alignn drops the last incomplete batch of the train and val sets (``drop_last``): with fewer
-    val structures than ``cfg.batch_size`` it has no validation loss at all.
+    alignn's console output (stdout, stderr) goes to ``out_dir/train.log`` and is returned; ``kwargs`` go to
+    ``train_for_folder`` (e.g. ``target_key``, ``restart_model_path``).
     """
-    import pandas as pd
     from alignn.train_alignn import train_for_folder
 
-    out_dir = Path(out_dir)
-    config = _write_folder(split, prop, cfg, out_dir)
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        train_for_folder(
-            root_dir=str(out_dir), config_name=str(config), target_key="target", id_key="jid", output_dir=str(out_dir)
-        )
-    (out_dir / "train.log").write_text(buffer.getvalue())
+        train_for_folder(root_dir=str(data_dir), config_name=str(config), output_dir=str(out_dir), **kwargs)
+    (Path(out_dir) / "train.log").write_text(buffer.getvalue())
+    return buffer.getvalue()
+
+
+def train_reference(split: Split, prop: str, cfg: GNNConfig, out_dir: Path) -> ReferenceResult:
+    """Train with alignn's ``train_for_folder`` on ``split`` in ``out_dir`` and read back its test predictions.
+    alignn drops the last incomplete train and val batch: with fewer val structures than a batch, no val loss."""
+    import pandas as pd
+
+    out_dir = Path(out_dir)
+    config = _write_folder(split, prop, cfg, out_dir)
+    log = run_alignn_trainer(out_dir, config, out_dir, target_key="target", id_key="jid")
     pred_file = out_dir / "prediction_results_test_set.csv"
     if not pred_file.exists():
         raise GNNError(f"alignn wrote no {pred_file.name}; see {out_dir / 'train.log'}.")
     table = pd.read_csv(pred_file, skipinitialspace=True)
-    train_loss, val_loss, seconds = _parse_epoch_times(buffer.getvalue())
+    train_loss, val_loss, seconds = _parse_epoch_times(log)
     processed = len(split["train"]) // cfg.batch_size * cfg.batch_size * len(seconds)  # drop_last
     y_true, y_pred = table["target"].to_numpy(float), table["prediction"].to_numpy(float)
     return ReferenceResult(
@@ -485,34 +405,86 @@ def train_reference(split: Split, prop: str, cfg: GNNConfig, out_dir: Path) -> R
     )
 
 
-def draw_graphs(atoms, cfg: GNNConfig, title: str = ""):
-    """Draw the crystal graph (atoms + bonds to periodic images) and its line graph (bonds + angles).
+# alignn's published ALIGNN 2.0 models (registry ``alignn.pretrained.ALIGNN2_MODELS``, one figshare zip each)
+PUBLISHED_FILES = ("config.json", "best_model.pt", "ids_train_val_test.json")
 
-    Left: atoms of the cell (large dots) and neighbours in other cells (small), a line per bond.
-    Right: one node per bond (at its midpoint), a line per bond pair sharing an atom (an angle).
+
+def _unpack(archive: Path, folder: Path) -> str:
+    """Unpack alignn's model files from ``archive`` into ``folder``: '' when done, else why not."""
+    from .data import _looks_like_html
+
+    if not zipfile.is_zipfile(archive):
+        what = "an HTML page" if _looks_like_html(archive) else "not a zip archive"
+        return f"the answer was {what} ({archive.stat().st_size} bytes)"
+    with zipfile.ZipFile(archive) as zf:
+        members = {Path(n).name: n for n in zf.namelist() if not n.endswith("/")}
+        missing = [f for f in PUBLISHED_FILES[:2] if f not in members]
+        if missing:
+            return f"the archive lacks {' and '.join(missing)} (it holds {', '.join(sorted(members)) or 'nothing'})"
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in set(PUBLISHED_FILES) & set(members):
+            (folder / name).write_bytes(zf.read(members[name]))
+    return ""
+
+
+def published_model(name: str, timeout: float = 5.0) -> tuple[Path | None, str]:
+    """``(folder, line)``: alignn's published ALIGNN 2.0 model ``name`` (``config.json``, ``best_model.pt``,
+    ``ids_train_val_test.json``), downloaded once from its figshare URL into the data cache.
+
+    Online only: when the host gives no answer within ``timeout`` s (``utils.runtime.reachable``), the
+    download fails (403 for a file figshare has not made public, an HTML page instead of a zip, a timeout)
+    or the archive lacks a file, the folder is None and ``line`` says what would have been downloaded and why not.
     """
-    import matplotlib.pyplot as plt
+    from alignn.pretrained import ALIGNN2_MODELS
 
-    g, lg = build_graph(atoms, cfg)
-    pos = np.asarray(atoms.cart_coords)
-    start = pos[g.src.numpy()]
-    end = start + g.edata["r"].numpy()
-    mid = (start + end) / 2
-    fig = plt.figure(figsize=(9, 4.2))
-    ax1, ax2 = (fig.add_subplot(1, 2, i, projection="3d") for i in (1, 2))
-    for a, b in zip(start, end):
-        ax1.plot(*zip(a, b), color="0.6", lw=0.8)
-    ax1.scatter(*end.T, s=12, color="tab:blue", alpha=0.4, label="neighbour (any cell)")
-    ax1.scatter(*pos.T, s=80, color="tab:red", label="atom in the cell")
-    ax1.set_title(f"crystal graph: {g.num_nodes} nodes, {g.num_edges} edges", fontsize=9)
-    ax1.legend(fontsize=7, loc="upper left")
-    for a, b in zip(mid[lg.src.numpy()], mid[lg.dst.numpy()]):
-        ax2.plot(*zip(a, b), color="tab:green", lw=0.5, alpha=0.6)
-    ax2.scatter(*mid.T, s=10, color="tab:purple")
-    ax2.set_title(f"line graph: {lg.num_nodes} nodes (bonds), {lg.num_edges} edges (angles)", fontsize=9)
-    for ax in (ax1, ax2):
-        ax.set(xlabel="x (Å)", ylabel="y (Å)", zlabel="z (Å)")
-        ax.tick_params(labelsize=6)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
+    from .data import cache_dir, download
+    from .runtime import reachable
+
+    if name not in ALIGNN2_MODELS:
+        raise GNNError(f"alignn's registry has no model {name!r}; see alignn.pretrained.list_alignn2_models().")
+    url, folder = ALIGNN2_MODELS[name]["url"], cache_dir() / "alignn2_models" / name
+    if all((folder / f).exists() for f in PUBLISHED_FILES[:2]):
+        return folder, f"Published ALIGNN model {name}: cached in {folder}"
+    online, why = reachable(url, timeout)
+    why = "" if online else f"no network ({why})"
+    archive = folder.parent / f"{name}.zip"
+    try:
+        if online:
+            download(url, archive, validate=lambda path: None, label=name)
+            why = _unpack(archive, folder)
+    except DatasetError as exc:  # data.download's error: the HTTP status, or the network error as its cause
+        status, cause = getattr(exc, "status", None), exc.__cause__
+        why = f"HTTP {status}" if status else f"the download failed ({type(cause).__name__}: {cause})"
+        why += " (figshare serves a file only once its article is public)" if status == 403 else ""
+    finally:
+        archive.unlink(missing_ok=True)
+    if why:
+        return None, f"Published ALIGNN model {name} ({url}) not downloaded: {why}. The lesson goes on without it."
+    return folder, f"Published ALIGNN model {name}: downloaded from {url} to {folder}"
+
+
+def _weights(path: Path, device: str) -> dict:
+    """A state dict read with ``weights_only=True`` (GNNError when the file holds more than weights)."""
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise GNNError(f"{path} holds more than weights and numbers; it was not loaded ({exc}).") from exc
+
+
+def load_published(folder: Path, device: str = "cpu"):
+    """``(model, cfg)`` of a :func:`published_model` folder: the model in eval mode, ``cfg`` the graph settings
+    (cutoff, neighbours, three-body cutoff) of its ``config.json``."""
+    from alignn.models.alignn_atomwise_pure import ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig
+
+    config = json.loads((Path(folder) / "config.json").read_text())
+    if config.get("atom_features", "cgcnn") != "cgcnn":
+        raise GNNError(f"{folder}: atom features {config['atom_features']!r}; this lesson builds cgcnn graphs.")
+    model = ALIGNNAtomWisePure(ALIGNNAtomWisePureConfig(**config["model"]))
+    model.load_state_dict(_weights(Path(folder) / "best_model.pt", device))
+    cfg = GNNConfig(cutoff=float(config.get("cutoff", 8.0)), max_neighbors=config.get("max_neighbors", 12))
+    cfg.three_body_cutoff = config.get("three_body_cutoff", 3.5) or cfg.cutoff  # alignn: None means the cutoff
+    return model.to(device).eval(), cfg
