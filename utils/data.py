@@ -43,6 +43,7 @@ REGISTRY_PATH = REPO_ROOT / "data" / "datasets.json"
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
 LEADERBOARD_DIR = "jarvis_leaderboard"  # benchmark files live in <data folder>/jarvis_leaderboard/<path>
 MLEARN_PREFIX = "mlearn_"
+_SPACE = re.compile(r"[ \t\r\n]*")  # JSON white space
 Record = dict[str, Any]
 
 
@@ -126,34 +127,27 @@ def iter_json_list(stream: TextIO, chunk_size: int = 1 << 20) -> Iterator[Any]:
     Memory stays at about one item plus ``chunk_size``, so the full dft_3d can be validated or sampled
     on a small machine. Raises ``json.JSONDecodeError`` (or ValueError) for malformed JSON.
     """
-    decoder = json.JSONDecoder()
-    buf, pos, eof = "", 0, False
+    decoder, buf, pos, eof = json.JSONDecoder(), "", 0, False
 
-    def refill() -> None:
+    def read_more() -> None:
         nonlocal buf, pos, eof
         piece = stream.read(chunk_size)
-        eof = not piece
-        buf, pos = buf[pos:] + piece, 0
+        eof, buf, pos = not piece, buf[pos:] + piece, 0
 
-    def skip_space() -> None:
+    def next_char() -> str:
+        """The next character that is not white space ('' at the end), reading more as needed."""
         nonlocal pos
-        while True:
-            while pos < len(buf) and buf[pos] in " \t\r\n":
-                pos += 1
-            if pos < len(buf) or eof:
-                return
-            refill()
+        while (pos := _SPACE.match(buf, pos).end()) == len(buf) and not eof:
+            read_more()
+        return buf[pos : pos + 1]
 
-    refill()
-    skip_space()
-    if buf[pos : pos + 1] != "[":
+    if next_char() != "[":
         raise ValueError("the top level is not a JSON list")
     pos += 1
-    skip_space()
-    if buf[pos : pos + 1] == "]":
+    if next_char() == "]":
         return
     while True:
-        while True:
+        while True:  # one item; an item cut off at the end of the buffer is decoded again with more text
             try:
                 item, end = decoder.raw_decode(buf, pos)
                 if end < len(buf) or eof:
@@ -161,17 +155,16 @@ def iter_json_list(stream: TextIO, chunk_size: int = 1 << 20) -> Iterator[Any]:
             except json.JSONDecodeError:
                 if eof:
                     raise
-            refill()
+            read_more()
         yield item
         pos = end
-        skip_space()
-        sep = buf[pos : pos + 1]
+        separator = next_char()
         pos += 1
-        if sep == "]":
+        if separator == "]":
             return
-        if sep != ",":
+        if separator != ",":
             raise json.JSONDecodeError("expected ',' or ']' after a list item", buf, pos - 1)
-        skip_space()
+        next_char()
 
 
 def _looks_like_zip(path: Path) -> bool:
@@ -248,9 +241,7 @@ def check_records(records: list[Record], required_keys: list[str], label: str, o
             )
 
 
-# --------------------------------------------------------------------------------------------------
-# Files in a data folder (AIMS_DATA_DIR or the shipped sample)
-# --------------------------------------------------------------------------------------------------
+# --- Files in a data folder (AIMS_DATA_DIR or the shipped sample) ---
 
 
 def _folder_label(folder: Path) -> str:
@@ -280,9 +271,7 @@ def _missing_in_folder(name: str, folder: Path) -> DatasetError:
     )
 
 
-# --------------------------------------------------------------------------------------------------
-# Downloads
-# --------------------------------------------------------------------------------------------------
+# --- Downloads ---
 
 RETRY_ADVICE = (
     "This is often temporary (figshare and GitHub refuse scripted downloads at times): retry later, or put "
@@ -440,9 +429,7 @@ def dataset_path(name: str) -> Path:
     return path
 
 
-# --------------------------------------------------------------------------------------------------
-# JARVIS-Leaderboard benchmark files
-# --------------------------------------------------------------------------------------------------
+# --- JARVIS-Leaderboard benchmark files ---
 
 
 def _leaderboard_entry() -> dict[str, Any]:
@@ -549,9 +536,7 @@ def _split_labels(table: dict[str, dict[str, Any]], path: str) -> dict[str, str]
     return labels
 
 
-# --------------------------------------------------------------------------------------------------
-# Built datasets: chipsff_reference
-# --------------------------------------------------------------------------------------------------
+# --- Built datasets: chipsff_reference ---
 
 CHIPSFF_TABLES = ["a", "b", "c", "vol", "kv", "c11", "c44", "form_en", "surf_en", "vac_en"]
 CHIPSFF_SCALARS = ["a", "b", "c", "vol", "kv", "c11", "c44", "form_en"]
@@ -658,9 +643,7 @@ def _load_built(name: str) -> tuple[list[Record], str]:
     return records, f"dft_3d joined with the leaderboard tables of {sources['leaderboard']} (cache {cached.name})"
 
 
-# --------------------------------------------------------------------------------------------------
-# The one loader
-# --------------------------------------------------------------------------------------------------
+# --- The one loader ---
 
 
 def load_dataset(name: str, verbose: bool = True, fallback_to_sample: bool = False) -> list[Record]:
@@ -706,9 +689,7 @@ def max_records_from_env() -> int | None:
     return int(value)
 
 
-# --------------------------------------------------------------------------------------------------
-# Values, properties and splits
-# --------------------------------------------------------------------------------------------------
+# --- Values, properties and splits ---
 
 
 def is_missing(value: Any) -> bool:

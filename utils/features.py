@@ -88,8 +88,7 @@ class FeatureSet:
     seconds: float = 0.0
 
 
-# --------------------------------------------------------------------------------------------------
-# names and groups
+# --- names and groups ---
 
 
 @lru_cache(maxsize=1)
@@ -150,8 +149,7 @@ def _check_kind(kind: str) -> None:
         raise FeatureError(f"Unknown feature kind {kind!r}; choose one of {', '.join(KINDS)}.")
 
 
-# --------------------------------------------------------------------------------------------------
-# one structure
+# --- one structure ---
 
 
 def composition_vector(elements: Iterable[str]) -> np.ndarray:
@@ -189,8 +187,7 @@ def structure_features(record: Record, kind: str = "cfid_fast") -> np.ndarray:
     return vec.astype(np.float32).astype(np.float64)
 
 
-# --------------------------------------------------------------------------------------------------
-# cache
+# --- cache ---
 
 
 def cache_root() -> Path:
@@ -238,8 +235,7 @@ def _write_shard(folder: Path, keys: list[str], rows: list[np.ndarray]) -> None:
         Path(tmp).unlink(missing_ok=True)
 
 
-# --------------------------------------------------------------------------------------------------
-# many structures
+# --- many structures ---
 
 
 def _compute_missing(records, keys, todo, kind, featurizer, store, folder, progress) -> dict[str, str]:
