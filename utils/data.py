@@ -432,13 +432,9 @@ def dataset_path(name: str) -> Path:
 # --- JARVIS-Leaderboard benchmark files ---
 
 
-def _leaderboard_entry() -> dict[str, Any]:
-    return registry()["leaderboard"]
-
-
 def leaderboard_url(path: str) -> str:
     """Where benchmark file ``path`` (below ``benchmarks/``) lies in the jarvis_leaderboard repository."""
-    entry = _leaderboard_entry()
+    entry = registry()["leaderboard"]
     return f"{entry['raw_base']}/{entry['commit']}/jarvis_leaderboard/benchmarks/{path}"
 
 
@@ -489,7 +485,7 @@ def leaderboard_table(path: str) -> tuple[dict[str, dict[str, Any]] | None, str]
     installed = _installed_benchmark(path)
     if installed is not None:
         return read_benchmark(installed), "the installed jarvis_leaderboard package"
-    commit = _leaderboard_entry()["commit"]
+    commit = registry()["leaderboard"]["commit"]
     cached = cache_dir() / LEADERBOARD_DIR / commit[:7] / path
     origin = f"jarvis_leaderboard@{commit[:7]}"
     table = _read_cache(cached, lambda p: read_benchmark(p, f"cached {path}"))
@@ -584,7 +580,7 @@ def _file_identity(path: Path) -> str:
 def _chipsff_sources() -> dict[str, str]:
     """What a chipsff_reference build reads: the dft_3d file and the leaderboard's origin (its cache key)."""
     folder = data_folder()
-    entry = _leaderboard_entry()
+    entry = registry()["leaderboard"]
     return {
         "dft_3d": _file_identity(dataset_path("dft_3d")),
         "leaderboard": _folder_label(folder) if folder is not None else f"jarvis_leaderboard@{entry['commit']}",

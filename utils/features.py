@@ -1,23 +1,12 @@
 """Descriptors of crystal structures for classical machine learning: CFID (jarvis-tools) and composition.
 
-Three feature sets (``kind``):
-
-* ``"cfid_fast"``: the 820 CFID descriptors that need no neighbour search: 438 chemical (elemental
-  properties averaged over the species of the cell), 4 cell (volume per atom, its log, packing
-  fraction, density) and 378 radial-charge descriptors. About 1-3 ms per structure.
-* ``"cfid_full"``: all 1557 CFID descriptors, adding the radial distribution (100), angle
-  distributions up to the 1st and 2nd neighbour shells (179 + 179), dihedral distribution (179) and
-  nearest-neighbour distribution (100). Several seconds per structure: use it on a small sample, or
-  use the precomputed ``cfid_3d`` dataset of jarvis-tools for whole databases.
-* ``"composition"``: the atomic fraction of each element (one column per element, H to Lr): knows the
-  formula, nothing about the structure; the contrast set.
-
-Features are cached per structure under ``.cache/features`` (env ``AIMS_FEATURE_CACHE`` overrides),
-keyed by the feature kind and the record id plus a hash of its structure, so a
-second run reads them back instead of recomputing. A structure that fails is reported and skipped.
+Feature sets (``kind``): ``"cfid_fast"``, the 820 CFID descriptors that need no neighbour search (chemical, cell,
+radial charge; 1-3 ms per structure); ``"cfid_full"``, all 1557 (adding radial, angle, dihedral and neighbour
+distributions; seconds per structure); ``"composition"``, the atomic fraction of each element H..Lr. Notebook 02
+explains the groups. Features are cached under ``.cache/features`` (env ``AIMS_FEATURE_CACHE``), keyed by kind,
+record id and a hash of the structure; a structure that fails is reported and skipped.
 
 >>> X, jids, names = cfid_features(records, kind="cfid_fast")          # doctest: +SKIP
->>> groups = feature_groups(names)                                       # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -52,21 +41,6 @@ CFID_GROUPS: dict[str, tuple[int, int]] = {
     "adfb": (1099, 1278),
     "ddf": (1278, 1457),
     "nn": (1457, 1557),
-}
-
-FEATURE_GROUP_INFO: dict[str, str] = {
-    "chem": "chemical: 438 elemental properties (electronegativity, radii, ionisation energy, "
-    "melting point, elemental DFT energies and elastic constants, valence-orbital counts, and "
-    "sums/products/ratios of them), averaged over the distinct species of the cell",
-    "cell": "cell: volume per atom, its logarithm, packing fraction, density (the only structure "
-    "information of cfid_fast)",
-    "chg": "radial charge: 378-point radial valence-charge distribution of each species, averaged",
-    "rdf": "radial distribution function: 100 bins of pair distances (structure)",
-    "adfa": "angle distribution: 179 bins of bond angles within the 1st-neighbour cutoff (structure)",
-    "adfb": "angle distribution: 179 bins of bond angles within the 2nd-neighbour cutoff (structure)",
-    "ddf": "dihedral distribution: 179 bins of dihedral angles within the 1st-neighbour cutoff (structure)",
-    "nn": "nearest-neighbour distribution: 100 bins of neighbour counts (structure)",
-    "frac": "composition: atomic fraction of each element (formula only, no structure)",
 }
 
 
@@ -118,7 +92,7 @@ CELL_NAMES = ("volume_per_atom", "log_volume_per_atom", "packing_fraction", "den
 
 
 def feature_names(kind: str = "cfid_fast") -> list[str]:
-    """Column names of feature set ``kind``, each ``"<group>:<name>"`` (see ``FEATURE_GROUP_INFO``)."""
+    """Column names of feature set ``kind``, each ``"<group>:<name>"`` (groups: ``CFID_GROUPS``, ``frac``)."""
     _check_kind(kind)
     if kind == "composition":
         return [f"frac:{el}" for el in _element_symbols()]
@@ -131,17 +105,6 @@ def feature_groups(names: Sequence[str]) -> dict[str, list[int]]:
     for i, name in enumerate(names):
         groups.setdefault(name.split(":", 1)[0], []).append(i)
     return groups
-
-
-def describe_groups(names: Sequence[str]):
-    """A pandas table: group, number of columns, meaning."""
-    import pandas as pd
-
-    rows = [
-        {"group": g, "columns": len(idx), "meaning": FEATURE_GROUP_INFO.get(g, "")}
-        for g, idx in feature_groups(names).items()
-    ]
-    return pd.DataFrame(rows)
 
 
 def _check_kind(kind: str) -> None:

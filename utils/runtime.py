@@ -69,25 +69,19 @@ def outputs_dir(*parts: str) -> Path:
     return path
 
 
-def package_versions(names: list[str]) -> dict[str, str]:
-    """Installed versions of ``names`` ("not installed" where missing)."""
-    versions = {}
-    for name in names:
-        try:
-            versions[name] = importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
-
-
 def setup(packages: list[str] | None = None, seed: int = 42) -> str:
     """Seed everything, print mode, device and versions; return the device string."""
     seed_everything(seed)
     mode = "FAST (AIMS_FAST=1: small data, few epochs)" if is_fast() else "FULL (workshop size)"
     print(f"Mode: {mode}")
     print(f"Python {platform.python_version()} on {platform.system()} {platform.machine()}")
-    names = ["numpy", "jarvis-tools"] + list(packages or [])
-    print("Versions: " + ", ".join(f"{k} {v}" for k, v in package_versions(names).items()))
+    versions = []
+    for name in ["numpy", "jarvis-tools", *(packages or [])]:
+        try:
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{name} not installed")
+    print("Versions: " + ", ".join(versions))
     return get_device()
 
 
