@@ -98,6 +98,22 @@ def test_offline_mlearn_element(isolated):
     assert load_dataset("mlearn_Si")[0]["total_energy"] == -4.7
 
 
+def test_offline_whole_mlearn_set_gives_one_element(isolated):
+    offline, _ = isolated
+    si = make_record("1") | {"energy": -4.7, "forces": [[0, 0, 0], [0, 0, 0]]}
+    cu = make_record("2") | {"energy": -3.7, "forces": [[0, 0, 0], [0, 0, 0]]}
+    cu["atoms"] = cu["atoms"] | {"elements": ["Cu", "Cu"]}
+    mixed = make_record("3") | {"energy": -4.0, "forces": [[0, 0, 0], [0, 0, 0]]}
+    mixed["atoms"] = mixed["atoms"] | {"elements": ["Si", "Cu"]}
+    write_json(offline / "mlearn.json", [si, cu, mixed])
+    records = load_dataset("mlearn_Si")
+    assert [r["jid"] for r in records] == ["1"] and records[0]["total_energy"] == -4.7
+    with pytest.raises(DatasetError, match="no single-element Ge"):
+        load_dataset("mlearn_Ge")
+    with pytest.raises(DatasetError, match="No dft_2d.json"):
+        load_dataset("dft_2d")
+
+
 def test_download_validated_and_cached(online, records, fake_figshare):
     cache = online
     calls, responses = fake_figshare

@@ -248,14 +248,15 @@ def _folder_label(folder: Path) -> str:
     return "the shipped sample (data/sample)" if folder == SAMPLE_DIR else f"AIMS_DATA_DIR ({folder})"
 
 
-def _folder_file(name: str, folder: Path) -> Path | None:
-    """``<name>.json`` or ``<name>.json.zip`` in ``folder`` (for ``mlearn_<El>`` also the whole ``mlearn``)."""
+def _folder_file(name: str, folder: Path) -> Path:
+    """``<name>.json`` or ``<name>.json.zip`` in ``folder`` (for ``mlearn_<El>`` also the whole ``mlearn``);
+    DatasetError saying what to do when there is none."""
     names = [name] + (["mlearn"] if name.startswith(MLEARN_PREFIX) else [])
     for stem in names:
         for candidate in (folder / f"{stem}.json", folder / f"{stem}.json.zip"):
             if candidate.is_file():
                 return candidate
-    return None
+    raise _missing_in_folder(name, folder)
 
 
 def _missing_in_folder(name: str, folder: Path) -> DatasetError:
@@ -375,7 +376,7 @@ def _figshare_file(name: str) -> Path:
     except Exception as exc:  # jarvis-tools missing or broken
         raise DatasetError(_no_data_message(name, f"jarvis-tools could not tell its source ({exc}).")) from exc
     cached = cache_dir() / f"{tag}.zip"
-    if cached.is_file():  # validated when it was downloaded; _cached_records repairs later damage
+    if cached.is_file():  # validated when it was downloaded; _read_source repairs later damage
         return cached
     if _network_failed:
         reason = f"the network failed earlier in this session ({_network_failed[0]})."
@@ -388,26 +389,24 @@ def _figshare_file(name: str) -> Path:
     return cached
 
 
-def _read_source(name: str, folder: Path | None, limit: int | None, required: list[str]) -> list[Record]:
-    """Records of ``name`` from ``folder``, or (None) from the cached download, which a damaged file re-fetches."""
-    if folder is None:
-        read = lambda path: read_records(path, required, f"cached {name}", max_records=limit)  # noqa: E731
-        records = _read_cache(_figshare_file(name), read)
-        return read(_figshare_file(name)) if records is None else records  # None: fetched again just now
-    path = _folder_file(name, folder)
-    return read_records(path, required, label=f"{name} ({path})", max_records=limit)
+def _read_source(name: str, path: Path | None, limit: int | None, required: list[str]) -> list[Record]:
+    """Records of ``name`` from ``path`` (a data-folder file), or (None) from the cached download, which a
+    damaged file re-fetches."""
+    if path is not None:
+        return read_records(path, required, label=f"{name} ({path})", max_records=limit)
+    read = lambda cached: read_records(cached, required, f"cached {name}", max_records=limit)  # noqa: E731
+    records = _read_cache(_figshare_file(name), read)
+    return read(_figshare_file(name)) if records is None else records  # None: fetched again just now
 
 
 def _read_records_of(name: str, folder: Path | None, limit: int | None) -> list[Record]:
     """``_read_source``; ``mlearn_<El>`` is a per-element file, or the single-element configurations of the
     whole mlearn set (``energy`` copied to ``total_energy`` where absent; forcefields decides its unit)."""
-    path = _folder_file(name, folder) if folder is not None else None
-    if folder is not None and path is None:
-        raise _missing_in_folder(name, folder)
+    path = None if folder is None else _folder_file(name, folder)
     if not name.startswith(MLEARN_PREFIX) or (path is not None and path.name.startswith(name)):
-        return _read_source(name, folder, limit, _required_keys(name))
-    element = name[len(MLEARN_PREFIX) :]
-    records = [dict(r) for r in _read_source("mlearn", folder, None, _required_keys("mlearn"))]
+        return _read_source(name, path, limit, _required_keys(name))
+    element = name[len(MLEARN_PREFIX) :]  # path: None (download) or the whole mlearn set of the folder
+    records = [dict(r) for r in _read_source("mlearn", path, None, _required_keys("mlearn"))]
     records = [r for r in records if set(r["atoms"]["elements"]) == {element}]
     for rec in records:
         if "total_energy" not in rec and "energy" in rec:
@@ -421,12 +420,7 @@ def _read_records_of(name: str, folder: Path | None, limit: int | None) -> list[
 def dataset_path(name: str) -> Path:
     """The file dataset ``name`` is read from now (folder file or cached download; downloads if needed)."""
     folder = data_folder()
-    if folder is None:
-        return _figshare_file(name)
-    path = _folder_file(name, folder)
-    if path is None:
-        raise _missing_in_folder(name, folder)
-    return path
+    return _figshare_file(name) if folder is None else _folder_file(name, folder)
 
 
 # --- JARVIS-Leaderboard benchmark files ---
