@@ -207,6 +207,16 @@ def _load_cache(path: Path, n_records: int) -> dict | None:
     return None
 
 
+def _save_atomically(payload: dict, path: Path) -> Path:
+    """``torch.save`` through a temporary file beside ``path``: a reader never sees half a file."""
+    import torch
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(payload, path.with_suffix(".part"))
+    path.with_suffix(".part").replace(path)
+    return path
+
+
 def build_graphs(
     records: list[Record],
     prop: str,
@@ -222,7 +232,6 @@ def build_graphs(
     lattice or atom builds new graphs. Raises GNNError for a record without a value, and for a structure
     whose graph is empty unless ``skip_empty`` (then it is left out and listed in ``.skipped``).
     """
-    import torch
     from tqdm.auto import tqdm
 
     y = targets(records, prop)
@@ -240,9 +249,7 @@ def build_graphs(
                     raise
                 payload["skipped"][ident] = str(exc)
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            torch.save(payload, path.with_suffix(".part"))
-            path.with_suffix(".part").replace(path)
+            _save_atomically(payload, path)
     if payload["skipped"] and not skip_empty:
         raise GNNError(next(iter(payload["skipped"].values())))
     graphs = [_from_tensors(t) for t in payload["graphs"]]
@@ -267,15 +274,10 @@ def predict(model, dataset: GraphDataset, device: str = "cpu", batch_size: int =
 
 def save_checkpoint(model, cfg: GNNConfig, path: Path, prop: str = "", extra: dict | None = None) -> Path:
     """Save weights, config, property and ``extra`` numbers (written atomically; loads with weights_only)."""
-    import torch
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {"state_dict": state, "config": asdict(cfg), "property": prop, "unit": unit_of(prop), **(extra or {})}
-    torch.save(payload, path.with_suffix(".part"))
-    path.with_suffix(".part").replace(path)
-    return path
+    return _save_atomically(payload, Path(path))
 
 
 def load_checkpoint(path: Path, device: str = "cpu"):
