@@ -37,15 +37,23 @@ def parity_plot(
     return ax
 
 
+def _grid(n: int, ncols: int, panel: tuple[float, float]):
+    """A figure with ``n`` panels of ``panel`` inches in rows of ``ncols``; the unused cells switched off."""
+    nrows = int(np.ceil(n / ncols))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(panel[0] * ncols, panel[1] * nrows), squeeze=False)
+    for ax in list(axes.flat)[n:]:
+        ax.axis("off")
+    return fig, list(axes.flat)[:n]
+
+
 def histogram_grid(
     columns: Mapping[str, Sequence[float]], units: Mapping[str, str] | None = None, ncols: int = 3, bins: int = 40
 ):
     """One histogram per entry of ``columns`` (name -> values, NaN dropped), labelled with units."""
     units = units or {}
     names = list(columns)
-    nrows = int(np.ceil(len(names) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 3 * nrows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
+    fig, axes = _grid(len(names), ncols, panel=(4, 3))
+    for ax, name in zip(axes, names):
         values = np.asarray(columns[name], dtype=float)
         values = values[np.isfinite(values)]
         ax.hist(values, bins=bins, color="tab:blue", alpha=0.8)
@@ -53,8 +61,6 @@ def histogram_grid(
         ax.set_xlabel(f"{name} ({unit})" if unit and unit != "–" else name)
         ax.set_ylabel("count")
         ax.set_title(f"{name}: n = {len(values)}", fontsize=9)
-    for ax in list(axes.flat)[len(names) :]:
-        ax.axis("off")
     fig.tight_layout()
     return fig
 
@@ -121,11 +127,8 @@ def loss_curves(history: Mapping[str, Sequence[float]], ylabel: str, title: str 
 def parity_grid(predictions: dict[str, np.ndarray], y_true: np.ndarray, unit: str, ncols: int = 3):
     """One parity plot per model, in a grid; returns the figure."""
     names = list(predictions)
-    nrows = int(np.ceil(len(names) / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4 * ncols, 4 * nrows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
+    fig, axes = _grid(len(names), ncols, panel=(4, 4))
+    for ax, name in zip(axes, names):
         parity_plot(y_true, predictions[name], unit=unit, title=name, ax=ax)
-    for ax in list(axes.flat)[len(names) :]:
-        ax.axis("off")
     fig.tight_layout()
     return fig
