@@ -43,7 +43,7 @@ lab: setup
 	$(BIN)/jupyter lab notebooks/
 
 test: setup
-	AIMS_FAST=1 $(BIN)/pytest --nbval-lax tests/ notebooks/
+	AIMS_MODE=fast $(BIN)/pytest --nbval-lax tests/ notebooks/
 
 # After editing pyproject.toml (the lessons' dependencies, the GitHub home): requirements.txt, badges, Colab cells.
 sync: setup

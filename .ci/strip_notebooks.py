@@ -3,7 +3,7 @@
     python .ci/strip_notebooks.py notebooks/*.ipynb       # rewrite in place
     python .ci/strip_notebooks.py --check notebooks/*.ipynb   # exit 1 if a file would change
 
-A code cell whose source contains ``NBVAL_CHECK_OUTPUT`` keeps its outputs and execution count (nbval
+A code cell tagged ``nbval-check-output`` keeps its outputs and execution count (nbval
 compares them; a reference output without a count fails as "Unrun reference cell has outputs"). Every
 other cell loses outputs and count; notebook metadata keeps only kernelspec and language_info.
 """
@@ -14,7 +14,7 @@ import json
 import sys
 from pathlib import Path
 
-CHECK_MARK = "NBVAL_CHECK_OUTPUT"
+CHECK_TAG = "nbval-check-output"
 
 
 def stripped(nb: dict) -> dict:
@@ -22,7 +22,7 @@ def stripped(nb: dict) -> dict:
         cell.get("metadata", {}).pop("execution", None)
         if cell["cell_type"] != "code":
             continue
-        if CHECK_MARK in "".join(cell["source"]):
+        if CHECK_TAG in cell.get("metadata", {}).get("tags", []):
             continue
         cell["outputs"] = []
         cell["execution_count"] = None

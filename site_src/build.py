@@ -279,7 +279,7 @@ def main() -> int:
     args = parser.parse_args()
     start = time.perf_counter()
     cfg = sync.config()
-    notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    notebooks = sync.notebook_paths()
     if args.render_only:
         seconds = json.loads((BUILD / "seconds.json").read_text(encoding="utf-8"))
         missing = [nb.name for nb in notebooks if not (DOCS / nb.name).exists()]

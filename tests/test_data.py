@@ -51,7 +51,8 @@ def online(tmp_path, monkeypatch):
     """Full mode with no data folder: the loader downloads (into an empty temporary cache)."""
     cache = tmp_path / "cache"
     cache.mkdir()
-    monkeypatch.setenv("AIMS_FAST", "0")
+    monkeypatch.delenv("AIMS_FAST", raising=False)
+    monkeypatch.setenv("AIMS_MODE", "full")
     monkeypatch.delenv("AIMS_DATA_DIR", raising=False)
     monkeypatch.setenv("AIMS_CACHE_DIR", str(cache))
     monkeypatch.setattr(data, "_network_failed", [])
@@ -230,7 +231,7 @@ def test_no_network_message_without_data_dir(online, fake_figshare, monkeypatch)
 
 
 def test_fast_mode_reads_the_shipped_sample_without_network(monkeypatch, tmp_path, fake_figshare):
-    monkeypatch.setenv("AIMS_FAST", "1")
+    monkeypatch.setenv("AIMS_MODE", "fast")
     monkeypatch.delenv("AIMS_DATA_DIR", raising=False)
     monkeypatch.setenv("AIMS_CACHE_DIR", str(tmp_path))
     records = load_dataset("dft_3d")
@@ -531,7 +532,7 @@ def test_sample_records_are_plain_and_hold_what_the_lessons_name():
 
 def test_sample_gives_the_leaderboard_split(monkeypatch):
     monkeypatch.delenv("AIMS_DATA_DIR", raising=False)
-    monkeypatch.setenv("AIMS_FAST", "1")
+    monkeypatch.setenv("AIMS_MODE", "fast")
     records = load_dataset("dft_3d", verbose=False)
     split = split_records(records, "formation_energy_peratom")
     table = data.read_benchmark(

@@ -15,7 +15,7 @@ from packaging.requirements import Requirement
 from tools import sync
 
 ROOT = Path(__file__).resolve().parent.parent
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+NOTEBOOKS = sync.notebook_paths()
 
 
 def requirement_lines(name: str) -> list[str]:
@@ -110,8 +110,9 @@ def test_binder_conda_and_make_use_the_pins():
     assert (ROOT / ".binder" / "runtime.txt").read_text().strip() == "python-3.11"
 
 
-def test_binder_starts_in_fast_mode_and_readme_links_it():
-    assert "export AIMS_FAST=${AIMS_FAST:-1}" in (ROOT / ".binder" / "start").read_text()
+def test_binder_sets_its_memory_limit_and_readme_links_it():
+    start = (ROOT / ".binder" / "start").read_text()
+    assert "export AIMS_MEMORY_LIMIT_GB=${AIMS_MEMORY_LIMIT_GB:-2}" in start and "AIMS_FAST" not in start
     readme = (ROOT / "README.md").read_text()
     assert sync.binder_badge() in readme
     assert "Windows" in readme

@@ -106,12 +106,41 @@ def binder_badge(stem: str | None = None, cfg: dict | None = None) -> str:
     return f"[![Launch Binder]({BINDER_SVG})]({binder_url(stem, cfg)})"
 
 
-def badge_line(stem: str, cfg: dict | None = None) -> str:
-    """The first line of a notebook's badge paragraph (cell 1). Binder starts in fast mode; it says how to leave it."""
+NOTEBOOK_GLOB = "[0-9][0-9]*_*.ipynb"  # 02_slug.ipynb, or a part: 02a_slug.ipynb
+BENCHMARK = ROOT / "docs" / "workshop_benchmark.json"
+
+
+def notebook_paths() -> list[Path]:
+    """The lessons' notebooks in teaching order (``NN_slug`` or parts ``NNa_slug``, ``NNb_slug``)."""
+    return sorted(p for p in (ROOT / "notebooks").glob(NOTEBOOK_GLOB) if re.match(r"\d\d[a-z]?_", p.name))
+
+
+def workshop_run(stem: str) -> dict:
+    """The measured workshop run of a notebook (``make workshop-bench``), {} when not measured yet."""
+    try:
+        bench = json.loads(BENCHMARK.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return bench.get("lessons", {}).get(stem, {})
+
+
+def mode_sentence(stem: str) -> str:
+    """How long the workshop run takes (measured), where Binder runs which mode, and how to switch."""
+    run = workshop_run(stem)
+    if run:
+        binder = "Binder too" if run["peak_gb"] <= 2 else "Binder runs fast mode: 2 GB is too little"
+        measured = f"about {run['seconds'] / 60:.0f} min and {run['peak_gb']:.1f} GB on 2 CPU cores ({binder})"
+    else:
+        measured = "run time not measured yet"
     return (
-        f"{colab_badge(stem, cfg)} {binder_badge(stem, cfg)} (Binder starts in fast mode, AIMS_FAST=1; "
-        "for full mode run `%env AIMS_FAST=0` before the setup cell)"
+        f"**Mode:** workshop (the default), {measured}. For a quick check run `%env AIMS_MODE=fast`, for the "
+        "paper-scale run `%env AIMS_MODE=full`, in a cell above the setup cell (Colab too)."
     )
+
+
+def badge_line(stem: str, cfg: dict | None = None) -> str:
+    """The first line of a notebook's badge paragraph (cell 1): badges, then the mode sentence."""
+    return f"{colab_badge(stem, cfg)} {binder_badge(stem, cfg)} · {mode_sentence(stem)}"
 
 
 def colab_cell(stem: str, cfg: dict | None = None) -> str:
@@ -197,7 +226,7 @@ def generated(cfg: dict | None = None) -> dict[Path, str]:
     out = {ROOT / "requirements.txt": requirements_txt(cfg)}
     for name, fn in (("README.md", synced_readme), ("CITATION.cff", synced_citation)):
         out[ROOT / name] = fn((ROOT / name).read_text(encoding="utf-8"), cfg)
-    notebooks = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    notebooks = notebook_paths()
     missing = sorted({p.stem for p in notebooks} ^ set(lessons(cfg)))
     if missing:
         raise ValueError(f"[tool.curriculum.lessons] of pyproject.toml and notebooks/ differ on: {', '.join(missing)}")

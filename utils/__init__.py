@@ -1,11 +1,12 @@
 """Helpers shared by the notebooks of the JARVIS AI-for-materials curriculum.
 
-Modules: ``runtime`` (mode, sizes, device, seeds), ``data`` (dataset registry and the one loader),
-``properties`` (meanings and units), ``structures`` (jarvis/ASE conversions), ``plots``. The names imported
-below are the public interface (``utils.load_dataset``, ``utils.pick``, ...).
+Modules: ``runtime`` (mode, sizes, device and precision, seeds), ``results`` (the results card), ``data``
+(dataset registry and the one loader), ``properties`` (meanings and units), ``structures`` (jarvis/ASE
+conversions), ``plots``. The names imported below are the public interface (``utils.load_dataset``,
+``utils.by_mode``, ...).
 """
 
-from . import data, metrics, plots, properties, runtime, structures
+from . import data, metrics, plots, properties, results, runtime, structures
 from .data import (
     DatasetError,
     known_datasets,
@@ -15,5 +16,6 @@ from .data import (
     with_property,
 )
 from .properties import DFT_3D_PROPERTIES, label_of, unit_of
-from .runtime import get_device, is_fast, outputs_dir, pick, seed_everything, setup
+from .results import Result, results_card
+from .runtime import by_mode, cpu_threads, get_device, is_fast, mode, outputs_dir, seed_everything, setup
 from .structures import StructureError, atoms_from_record, from_ase, to_ase

@@ -158,12 +158,12 @@ def _published_alignn_ff(name: str = "mptrj_ff"):
 
 
 def _chgnet():
-    return _quietly(_installed("chgnet.model", "CHGNetCalculator", "chgnet"), use_device=get_device(verbose=False))
+    return _quietly(_installed("chgnet.model", "CHGNetCalculator", "chgnet"), use_device=get_device())
 
 
 def _sevennet():
     sevennet = _installed("sevenn.calculator", "SevenNetCalculator", "sevenn")
-    return _quietly(sevennet, "7net-0", device=get_device(verbose=False))
+    return _quietly(sevennet, "7net-0", device=get_device())
 
 
 register_calculator("CHGNet", _chgnet, note="CHGNet 0.3.0 (MPtrj, PBE/PBE+U); weights ship in the chgnet wheel")

@@ -330,7 +330,7 @@ def train_alignn_ff(
     (out / "split.json").write_text(json.dumps({k: [c.jid for c in v] for k, v in parts.items()}))
     info = dict(element=element, elements=[element], n_train=sizes[0], n_val=sizes[1], n_test=sizes[2])
     info.update(epochs=epochs, train_seconds=round(seconds, 1), stress_weight=stress_weight)
-    info.update(energy_unit="eV/atom (model 'out'); calculator returns eV per cell", device=get_device(verbose=False))
+    info.update(energy_unit="eV/atom (model 'out'); calculator returns eV per cell", device=get_device())
     (out / "ffinfo.json").write_text(json.dumps(info, indent=2))
     (out / MARKER).write_text(json.dumps({"hash": digest, "epochs": epochs, "finished": time.ctime()}))
     return out
@@ -408,4 +408,4 @@ def published_ff_calculator(name: str = "mptrj_ff", device: str | None = None, t
     if folder is None:
         return None, line
     torch.set_default_dtype(torch.float32)
-    return AlignnFFCalculator(folder, None, device or get_device(verbose=False)), line
+    return AlignnFFCalculator(folder, None, device or get_device()), line

@@ -1,16 +1,26 @@
-"""Run mode (fast/full), device choice, seeding and versions: the things every notebook sets up."""
+"""Run mode, device and precision, seeds, threads and output folders: what every notebook sets up.
+
+Three modes, one switch (env ``AIMS_MODE``): ``workshop`` (the default: meaningful results within a session on
+2 CPU cores), ``fast`` (seconds per lesson, what the tests run; ``AIMS_FAST=1`` means the same) and ``full``
+(paper scale, a GPU recommended). ``setup(lesson)`` decides the mode once, prints it with the device and the
+precision, and starts the lesson's clock; ``by_mode(fast=..., workshop=..., full=...)`` picks a size.
+"""
 
 from __future__ import annotations
 
 import importlib.metadata
+import json
 import os
 import platform
 import random
 import socket
 import threading
 import time
+from contextlib import nullcontext
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 from urllib.parse import urlparse
 
 import numpy as np
@@ -18,39 +28,204 @@ import numpy as np
 T = TypeVar("T")
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+MODES = ("fast", "workshop", "full")
+DEFAULT_MODE = "workshop"
+TRUE_WORDS, FALSE_WORDS = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
+# measured by `make workshop-bench` (tools/workshop_bench.py): time, peak memory and results of each lesson
+BENCHMARK_PATH = REPO_ROOT / "docs" / "workshop_benchmark.json"
+
+
+class ModeError(ValueError):
+    """An environment setting of the curriculum has a value it does not accept; the message lists the valid ones."""
+
+
+def env(name: str) -> str | None:
+    """The value of environment variable ``name``, stripped; None when it is unset or empty."""
+    value = os.environ.get(name, "").strip()
+    return value or None
+
+
+def env_flag(name: str) -> bool | None:
+    """An on/off environment variable: True for 1/true/yes/on, False for 0/false/no/off, None when unset."""
+    value = env(name)
+    if value is None:
+        return None
+    if value.lower() in TRUE_WORDS | FALSE_WORDS:
+        return value.lower() in TRUE_WORDS
+    raise ModeError(f"{name}={value!r} is neither on ({', '.join(sorted(TRUE_WORDS))}) nor off "
+                    f"({', '.join(sorted(FALSE_WORDS))}). Set it to one of these, or unset it.")
+
+
+def requested_mode() -> str | None:
+    """The mode the environment asks for (``AIMS_MODE``, or ``AIMS_FAST=1`` for fast), None when it asks none."""
+    value, fast = env("AIMS_MODE"), env_flag("AIMS_FAST")
+    if value is not None and value.lower() not in MODES:
+        raise ModeError(f"AIMS_MODE={value!r} is not a mode. Valid modes: {', '.join(MODES)} "
+                        f"(default {DEFAULT_MODE}); e.g. %env AIMS_MODE=fast before the setup cell.")
+    value = value.lower() if value else None
+    if fast and value not in (None, "fast"):
+        raise ModeError(f"AIMS_FAST=1 asks for fast mode but AIMS_MODE={value}: unset one of them.")
+    return value or ("fast" if fast else None)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """How tensors are computed: ``fp32``, or mixed precision (``bf16``/``fp16`` autocast, fp32 weights)."""
+
+    name: str
+    reason: str
+
+    @property
+    def dtype(self):
+        """The autocast dtype (torch.bfloat16 or torch.float16), None for fp32."""
+        import torch
+
+        return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.name)
+
+    @property
+    def needs_scaler(self) -> bool:
+        """fp16 gradients underflow without loss scaling (``torch.amp.GradScaler``); bf16 and fp32 need none."""
+        return self.name == "fp16"
+
+    def autocast(self, device: str):
+        """A context in which the forward pass runs in this precision (no-op for fp32)."""
+        import torch
+
+        if self.name == "fp32":
+            return nullcontext()
+        return torch.autocast(device_type=str(device).split(":")[0], dtype=self.dtype)
+
+
+def precision_for(device: str) -> Precision:
+    """The one precision rule: bf16 autocast on GPUs of compute capability 8.0 or newer (A100, L4, H100),
+    fp16 autocast with a gradient scaler on 7.x (T4, V100: bf16 there is only emulated, slower than fp32),
+    fp32 on older GPUs and on the CPU."""
+    if not str(device).startswith("cuda"):
+        return Precision("fp32", "CPU")
+    import torch
+
+    major, minor = torch.cuda.get_device_capability(device)
+    name = torch.cuda.get_device_name(device)
+    if major >= 8:
+        return Precision("bf16", f"{name}, compute capability {major}.{minor}: bf16 tensor cores")
+    if major == 7:
+        return Precision("fp16", f"{name}, compute capability {major}.{minor}: fp16 tensor cores, no bf16")
+    return Precision("fp32", f"{name}, compute capability {major}.{minor}: no fast half precision")
+
+
+@dataclass
+class Session:
+    """What ``setup`` decided for the running lesson."""
+
+    lesson: str
+    mode: str
+    mode_reason: str
+    device: str
+    precision: Precision
+    started: float
+
+    @property
+    def seconds(self) -> float:
+        return time.time() - self.started
+
+
+_session: Session | None = None
+
+
+def session() -> Session | None:
+    """The running lesson's session (None before ``setup``)."""
+    return _session
+
+
+def mode() -> str:
+    """The run mode: what the environment asks for, else what ``setup`` chose, else workshop."""
+    asked = requested_mode()
+    if asked is not None:
+        return asked
+    return _session.mode if _session is not None else DEFAULT_MODE
 
 
 def is_fast() -> bool:
-    """True when env ``AIMS_FAST`` is set to 1 (CI, quick checks); False for the full workshop size."""
-    return os.environ.get("AIMS_FAST", "0").strip().lower() in {"1", "true", "yes"}
+    """True in fast mode (``AIMS_MODE=fast`` or ``AIMS_FAST=1``)."""
+    return mode() == "fast"
 
 
-def pick(fast: T, full: T) -> T:
-    """Return ``fast`` in fast mode and ``full`` otherwise: the one place sizes depend on the mode."""
-    return fast if is_fast() else full
+def by_mode(*, fast: T, workshop: T, full: T) -> T:
+    """The value for the current mode: the one place sizes depend on it (the notebooks' parameters cells)."""
+    return {"fast": fast, "workshop": workshop, "full": full}[mode()]
 
 
-def get_device(verbose: bool = True) -> str:
-    """``"cuda"`` when a CUDA GPU is visible to torch, else ``"cpu"`` (with a printed note)."""
+@lru_cache(maxsize=1)
+def workshop_benchmark() -> dict[str, Any]:
+    """The measured workshop runs (``docs/workshop_benchmark.json``): machine, date and, per lesson, seconds,
+    peak memory (GB) and results; empty when not measured yet."""
+    try:
+        return json.loads(BENCHMARK_PATH.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def memory_limit_gb() -> float | None:
+    """The memory this process may use: env ``AIMS_MEMORY_LIMIT_GB`` (Binder's start script sets 2), else the
+    container's cgroup limit, else None (no limit known)."""
+    value = env("AIMS_MEMORY_LIMIT_GB")
+    if value is not None:
+        try:
+            return float(value)
+        except ValueError:
+            raise ModeError(f"AIMS_MEMORY_LIMIT_GB={value!r} is not a number of GB (e.g. 2).") from None
+    for path in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
+        try:
+            limit = int(Path(path).read_text().strip())
+        except (OSError, ValueError):  # absent, or "max" (no limit)
+            continue
+        if limit < 1 << 40:
+            return limit / 1e9
+    return None
+
+
+def default_mode(lesson: str) -> tuple[str, str]:
+    """(mode, reason) when the environment asks for none: workshop, or fast where the lesson's measured
+    workshop peak memory does not fit the memory limit (Binder's 2 GB)."""
+    limit = memory_limit_gb()
+    peak = workshop_benchmark().get("lessons", {}).get(lesson, {}).get("peak_gb")
+    if limit is not None and peak is not None and peak > limit:
+        return "fast", (f"the default here: workshop mode needs about {peak:.1f} GB, this machine allows "
+                        f"{limit:.1f} GB")
+    return DEFAULT_MODE, "the default"
+
+
+def get_device() -> str:
+    """``"cuda"`` when a CUDA GPU is visible to torch, else ``"cpu"``."""
     try:
         import torch
 
         if torch.cuda.is_available():
-            if verbose:
-                print(f"Device: cuda ({torch.cuda.get_device_name(0)})")
             return "cuda"
     except ImportError:
         pass
-    if verbose:
-        print("Device: cpu (no CUDA GPU found; training runs on the CPU, fine in fast mode, slow in full mode)")
     return "cpu"
+
+
+def cpu_threads() -> int:
+    """CPU cores this process may use (its affinity mask, e.g. a container's share), never more than the
+    physical cores torch uses by default."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        available = os.cpu_count() or 1
+    try:
+        import torch
+
+        return max(1, min(available, torch.get_num_threads()))
+    except ImportError:
+        return max(1, available)
 
 
 def seed_everything(seed: int = 42) -> None:
     """Seed Python, NumPy and (if installed) torch so that a re-run prints the same numbers."""
     random.seed(seed)
     np.random.seed(seed)
-    os.environ["PYTHONHASHSEED"] = str(seed)
     try:
         import torch
 
@@ -63,26 +238,49 @@ def seed_everything(seed: int = 42) -> None:
 
 def outputs_dir(*parts: str) -> Path:
     """A folder under the gitignored ``outputs/`` (or ``AIMS_OUTPUT_DIR``), created if needed."""
-    base = Path(os.environ.get("AIMS_OUTPUT_DIR", REPO_ROOT / "outputs"))
+    base = Path(env("AIMS_OUTPUT_DIR") or REPO_ROOT / "outputs").expanduser()
     path = base.joinpath(*parts)
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def setup(packages: list[str] | None = None, seed: int = 42) -> str:
-    """Seed everything, print mode, device and versions; return the device string."""
-    seed_everything(seed)
-    mode = "FAST (AIMS_FAST=1: small data, few epochs)" if is_fast() else "FULL (workshop size)"
-    print(f"Mode: {mode}")
-    print(f"Python {platform.python_version()} on {platform.system()} {platform.machine()}")
+def _versions(packages: list[str]) -> str:
     versions = []
-    for name in ["numpy", "jarvis-tools", *(packages or [])]:
+    for name in ["numpy", "jarvis-tools", *packages]:
         try:
             versions.append(f"{name} {importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:
             versions.append(f"{name} not installed")
-    print("Versions: " + ", ".join(versions))
-    return get_device()
+    return ", ".join(versions)
+
+
+def setup(lesson: str, packages: list[str] | None = None, seed: int = 42) -> str:
+    """Start lesson ``lesson`` (its notebook's name, e.g. ``"02a_classical_regression"``): choose the mode,
+    seed everything, print mode, device, precision and versions, start the clock of its results card.
+    Returns the device string (``"cuda"`` or ``"cpu"``)."""
+    global _session
+    if not isinstance(lesson, str) or not lesson:
+        raise TypeError(f"setup needs the lesson's notebook name first, e.g. utils.setup('01a_jarvis_dft'); "
+                        f"found {lesson!r}.")
+    asked = requested_mode()
+    chosen, reason = (asked, "set by AIMS_MODE/AIMS_FAST") if asked else default_mode(lesson)
+    device = get_device()
+    _session = Session(lesson, chosen, reason, device, precision_for(device), time.time())
+    seed_everything(seed)
+    others = [m for m in MODES if m != chosen]
+    print(f"Mode: {chosen} ({reason}; for another, run %env AIMS_MODE={others[0]} or {others[1]} "
+          "before this cell)")
+    where = f"cuda ({_cuda_name()})" if device == "cuda" else f"cpu ({cpu_threads()} threads)"
+    print(f"Device: {where}; precision: {_session.precision.name} ({_session.precision.reason})")
+    print(f"Python {platform.python_version()} on {platform.system()} {platform.machine()}; "
+          f"{_versions(packages or [])}")
+    return device
+
+
+def _cuda_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name(0)
 
 
 def reachable(url: str, timeout: float = 3.0, offline_vars: tuple[str, ...] = ()) -> tuple[bool, str]:
@@ -92,7 +290,7 @@ def reachable(url: str, timeout: float = 3.0, offline_vars: tuple[str, ...] = ()
     is set. The probe, DNS lookup included, runs in a daemon thread: a stuck resolver never hangs the caller.
     """
     for var in offline_vars:
-        if os.environ.get(var, "").strip().lower() in {"1", "true", "yes", "on"}:
+        if os.environ.get(var, "").strip().lower() in TRUE_WORDS:
             return False, f"{var}=1 is set"
     parsed = urlparse(url)
     host, port = parsed.hostname or url, parsed.port or (80 if parsed.scheme == "http" else 443)

@@ -34,6 +34,9 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tools"))
+import sync  # noqa: E402  (tools/sync.py: the lessons in teaching order)
+
 FLAGS = [
     "--headless",
     "--no-sandbox",
@@ -154,7 +157,7 @@ def main() -> int:
     site = args.site.resolve()
     shots = site / "_screenshots"
     shots.mkdir(parents=True, exist_ok=True)
-    lessons = [nb.stem for nb in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))]
+    lessons = [nb.stem for nb in sync.notebook_paths()]
     executed = ROOT / ".cache" / "site" / "docs"
     pages = [("index", None)] + [
         (

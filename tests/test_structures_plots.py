@@ -1,4 +1,4 @@
-"""Mode switch, device choice, seeding, structure conversions and the shared plots."""
+"""Structure conversions and the shared plots (the mode switch, device and card: tests/test_runtime.py)."""
 
 from __future__ import annotations
 
@@ -10,39 +10,8 @@ import numpy as np
 import pytest
 from conftest import make_record
 
-from utils import metrics, plots, runtime
+from utils import metrics, plots
 from utils.structures import StructureError, atoms_from_record, from_ase, to_ase
-
-
-@pytest.mark.parametrize("value, fast", [("1", True), ("true", True), ("0", False), ("", False)])
-def test_mode_switch(monkeypatch, value, fast):
-    monkeypatch.setenv("AIMS_FAST", value)
-    assert runtime.is_fast() is fast
-    assert runtime.pick(fast="small", full="big") == ("small" if fast else "big")
-
-
-def test_device_falls_back_to_cpu_with_note(monkeypatch, capsys):
-    import torch
-
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert runtime.get_device() == "cpu"
-    assert "no CUDA GPU" in capsys.readouterr().out
-
-
-def test_seed_everything_repeats_numbers():
-    import torch
-
-    runtime.seed_everything(7)
-    first = (np.random.rand(3), torch.rand(3))
-    runtime.seed_everything(7)
-    second = (np.random.rand(3), torch.rand(3))
-    assert np.allclose(first[0], second[0]) and torch.equal(first[1], second[1])
-
-
-def test_outputs_dir_under_env(monkeypatch, tmp_path):
-    monkeypatch.setenv("AIMS_OUTPUT_DIR", str(tmp_path))
-    assert runtime.outputs_dir("a", "b") == tmp_path / "a" / "b"
-    assert (tmp_path / "a" / "b").is_dir()
 
 
 def test_jarvis_ase_round_trip():
