@@ -25,7 +25,7 @@ CHECK_PYTHON := import sys; v = sys.version_info[:2]; sys.exit(0 if (3, 10) <= v
 	"Python %d.%d (%s): this curriculum needs Python 3.10 to 3.13. Install one (python.org, pyenv or conda) " \
 	"and name it, e.g. make setup PYTHON=python3.12" % (*v, sys.executable))
 
-.PHONY: setup lab test sync constraints clean
+.PHONY: setup lab test sync constraints clean workshop-bench
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt $(CONSTRAINTS)
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: install Python 3.10 to 3.13 and run e.g. make setup PYTHON=python3.12"; exit 1; }
@@ -44,6 +44,13 @@ lab: setup
 
 test: setup
 	AIMS_MODE=fast $(BIN)/pytest --nbval-lax tests/ notebooks/
+
+# Measure every lesson in workshop mode (wall time, peak memory, results card), one after the other, into
+# docs/workshop_benchmark.json; then `make sync` writes the numbers into README and the notebooks. Not a test: it
+# takes up to 15 minutes per lesson on 2 CPU cores. BENCH_ARGS="02a 04" measures only those notebooks.
+BENCH_ARGS ?=
+workshop-bench: setup
+	$(BIN)/python tools/workshop_bench.py $(BENCH_ARGS)
 
 # After editing pyproject.toml (the lessons' dependencies, the GitHub home): requirements.txt, badges, Colab cells.
 sync: setup
@@ -71,7 +78,7 @@ $(BIN)/.site-installed: $(BIN)/.installed requirements-site.txt
 	touch $@
 
 site: $(BIN)/.site-installed
-	AIMS_FAST=1 HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python site_src/build.py $(SITE_ARGS)
+	AIMS_MODE=fast HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 $(BIN)/python site_src/build.py $(SITE_ARGS)
 
 site-check: $(BIN)/.site-installed
 	$(BIN)/python tests/site/check_site.py --chromium $(CHROMIUM)

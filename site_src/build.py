@@ -43,7 +43,7 @@ SITE = ROOT / "_site"
 ASSETS = Path(__file__).resolve().parent / "assets"
 RUNNING: set[subprocess.Popen] = set()  # the notebooks being executed, stopped if the build is
 KERNEL_ENV = {
-    "AIMS_FAST": "1",
+    "AIMS_MODE": "fast",
     "HF_HUB_OFFLINE": "1",
     "TRANSFORMERS_OFFLINE": "1",
     "HF_DATASETS_OFFLINE": "1",

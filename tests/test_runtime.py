@@ -207,3 +207,18 @@ def test_session_seconds_count_from_setup(clean_env, monkeypatch):
     runtime.setup("02a_x")
     monkeypatch.setattr(runtime, "time", SimpleNamespace(time=lambda: runtime.session().started + 12.5))
     assert runtime.session().seconds == pytest.approx(12.5)
+
+
+def test_collect_cards_makes_one_row_per_card(clean_env, tmp_path, capsys):
+    from tools import collect_cards
+
+    for learner, value in (("alice", 0.2), ("bob", 0.3)):
+        folder = tmp_path / learner / "02a_x"
+        folder.mkdir(parents=True)
+        (folder / "results.json").write_text(json.dumps(
+            {"lesson": "02a_x", "mode": "workshop", "device": "cpu", "seconds": 60, "metrics": {"mae": value}}))
+    (tmp_path / "bob" / "broken").mkdir()
+    (tmp_path / "bob" / "broken" / "results.json").write_text("{")
+    table = collect_cards.rows([tmp_path / "alice", tmp_path / "bob"])
+    assert [row["mae"] for row in table] == [0.2, 0.3] and table[0]["lesson"] == "02a_x"
+    assert "skipped" in capsys.readouterr().err
