@@ -6,7 +6,8 @@
 
 Each notebook runs top to bottom with papermill in a fresh kernel (``AIMS_MODE=workshop``, offline model hubs,
 outputs in a temporary folder). Peak memory is the largest sum of the resident memory of papermill and its kernel
-(every process of the run), sampled every 0.2 s. The results come from the lesson's card
+(every process of the run), sampled every 0.2 s; CPU time is the user and system time of those processes (a
+machine shared with other work stretches the wall time, much less the CPU time). The results come from the lesson's card
 (``<outputs>/<lesson>/results.json``). Workshop runs are merged into ``docs/workshop_benchmark.json`` with the
 machine and date; ``python tools/sync.py`` then writes them into README's table and each notebook's mode line.
 This is a measurement, not a test: CI runs fast mode only.
@@ -57,11 +58,14 @@ def _has_cuda() -> bool:
         return False
 
 
-def _tree_rss(process: psutil.Process) -> int:
+def _sample_tree(process: psutil.Process, cpu: dict[int, float]) -> int:
+    """The resident memory of the whole tree now; records each process's CPU seconds so far in ``cpu``."""
     total = 0
     for proc in [process, *process.children(recursive=True)]:
         try:
             total += proc.memory_info().rss
+            times = proc.cpu_times()
+            cpu[proc.pid] = times.user + times.system
         except psutil.Error:
             pass
     return total
@@ -75,7 +79,7 @@ def run_one(path: Path, mode: str, work: Path, timeout: int) -> dict:
     env.pop("AIMS_FAST", None)
     command = [sys.executable, "-m", "papermill", "--no-progress-bar", "-k", "python3", "--cwd",
                str(ROOT / "notebooks"), str(path), str(work / path.name)]
-    peak, start = 0, time.perf_counter()
+    peak, cpu, start = 0, {}, time.perf_counter()
     with open(work / f"{path.stem}.log", "w") as log:
         process = psutil.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
         done = threading.Event()
@@ -83,7 +87,7 @@ def run_one(path: Path, mode: str, work: Path, timeout: int) -> dict:
         def sample() -> None:
             nonlocal peak
             while not done.is_set():
-                peak = max(peak, _tree_rss(process))
+                peak = max(peak, _sample_tree(process, cpu))
                 time.sleep(0.2)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -100,7 +104,8 @@ def run_one(path: Path, mode: str, work: Path, timeout: int) -> dict:
     seconds = time.perf_counter() - start
     card_file = outputs / path.stem / "results.json"
     card = json.loads(card_file.read_text()) if card_file.exists() else {}
-    return {"seconds": round(seconds, 1), "peak_gb": round(peak / 1e9, 2), "ok": code == 0,
+    return {"seconds": round(seconds, 1), "cpu_seconds": round(sum(cpu.values()), 1),
+            "peak_gb": round(peak / 1e9, 2), "ok": code == 0,
             "metrics": card.get("metrics", {}), "log": str(work / f"{path.stem}.log")}
 
 
@@ -118,16 +123,16 @@ def main() -> int:
     bench = json.loads(BENCHMARK.read_text()) if BENCHMARK.exists() else {"lessons": {}}
     work = Path(tempfile.mkdtemp(prefix=f"bench-{args.mode}-"))
     print(f"{args.mode} mode on {machine()}; logs and executed notebooks in {work}")
-    print("| notebook | finished | wall time | peak memory | results |\n|---|---|---|---|---|")
+    print("| notebook | finished | wall time | CPU time | peak memory | results |\n|---|---|---|---|---|---|")
     failed = False
     for path in notebooks:
         run = run_one(path, args.mode, work, args.timeout)
         failed |= not run["ok"]
         metrics = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in run["metrics"].items())
         print(f"| {path.stem} | {'yes' if run['ok'] else 'NO: ' + run['log']} | {run['seconds'] / 60:.1f} min "
-              f"| {run['peak_gb']:.2f} GB | {metrics} |", flush=True)
+              f"| {run['cpu_seconds'] / 60:.1f} min | {run['peak_gb']:.2f} GB | {metrics} |", flush=True)
         if args.mode == "workshop" and run["ok"] and not args.no_write:
-            entry = {k: run[k] for k in ("seconds", "peak_gb", "metrics")}
+            entry = {k: run[k] for k in ("seconds", "cpu_seconds", "peak_gb", "metrics")}
             bench["lessons"][path.stem] = {**entry, "machine": machine(), "date": datetime.date.today().isoformat()}
             bench.update(machine=machine(), date=datetime.date.today().isoformat())
             BENCHMARK.write_text(json.dumps(bench, indent=1, sort_keys=True) + "\n")
