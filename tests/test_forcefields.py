@@ -196,3 +196,16 @@ def test_published_universal_ff_is_a_calculator_for_any_element(tiny_alignn_ff, 
     (folder / "best_model.pt").unlink()
     monkeypatch.setattr(gnn, "published_model", lambda model, timeout=5.0: (None, f"{model} not downloaded: why"))
     assert ff.published_ff_calculator("mptrj_ff") == (None, "mptrj_ff not downloaded: why")
+
+
+def test_mlearn_stress_order_is_vasp_xx_yy_zz_xy_yz_zx(monkeypatch):
+    """Configuration 69 of mlearn_Si is a slab with vacuum along z: its yz and xz stresses vanish and the large
+    fourth entry of the file (-15.94 kbar) is the in-plane xy shear (1.59 GPa in ASE's sign convention)."""
+    from utils import forcefields, load_dataset
+
+    monkeypatch.setenv("AIMS_MODE", "fast")
+    monkeypatch.delenv("AIMS_DATA_DIR", raising=False)
+    record = next(r for r in load_dataset("mlearn_Si", verbose=False) if str(r["jid"]) == "69")
+    xx, yy, zz, yz, xz, xy = forcefields._as_stress(record["stresses"])
+    assert abs(yz) < 0.05 and abs(xz) < 0.05
+    assert xy == pytest.approx(1.594, abs=0.005) and xx == pytest.approx(1.671, abs=0.005)
