@@ -211,4 +211,4 @@ def test_readme_starts_with_the_two_commands():
 def test_readme_dataset_table_matches_registry():
     from tools.sync import dataset_table
 
-    assert dataset_table() in (ROOT / "README.md").read_text(), "run python tools/sync.py"
+    assert dataset_table() in (ROOT / "docs" / "DATA.md").read_text(), "run python tools/sync.py"
