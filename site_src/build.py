@@ -165,7 +165,8 @@ def home_page(notebooks: list[Path], seconds: dict[str, float], cfg: dict) -> st
     lines += [table[0] + " this build |", table[1] + "---|"]
     for nb in notebooks:
         part, built = nb.name.split("_")[0], f"{seconds[nb.stem]:.0f} s" if nb.stem in seconds else "not run"
-        row = rows.get(part) or f"| {part} | [{title_of(nb)}](notebooks/{nb.name}) | {sync.colab_badge(nb.stem, cfg)} | | | |"
+        link = f"[{title_of(nb)}](notebooks/{nb.name})"
+        row = rows.get(part) or f"| {part} | {link} | {sync.colab_badge(nb.stem, cfg)} | | | |"
         lines.append(row + f" {built} |")
     lines += [
         "",

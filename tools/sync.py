@@ -255,7 +255,8 @@ def generated(cfg: dict | None = None) -> dict[Path, str]:
     """Every generated file -> its content as generated now from pyproject.toml and the current file."""
     cfg = cfg or config()
     out = {ROOT / "requirements.txt": requirements_txt(cfg)}
-    for name, fn in (("README.md", synced_readme), ("docs/DATA.md", synced_data_doc), ("CITATION.cff", synced_citation)):
+    documents = (("README.md", synced_readme), ("docs/DATA.md", synced_data_doc), ("CITATION.cff", synced_citation))
+    for name, fn in documents:
         out[ROOT / name] = fn((ROOT / name).read_text(encoding="utf-8"), cfg)
     notebooks = notebook_paths()
     missing = sorted({p.stem for p in notebooks} ^ set(lessons(cfg)))
