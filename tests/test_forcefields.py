@@ -196,3 +196,24 @@ def test_published_universal_ff_is_a_calculator_for_any_element(tiny_alignn_ff, 
     (folder / "best_model.pt").unlink()
     monkeypatch.setattr(gnn, "published_model", lambda model, timeout=5.0: (None, f"{model} not downloaded: why"))
     assert ff.published_ff_calculator("mptrj_ff") == (None, "mptrj_ff not downloaded: why")
+
+
+@pytest.fixture
+def mlearn_si(monkeypatch):
+    """The shipped sample's mlearn_Si configurations (fast mode, no data folder)."""
+    monkeypatch.setenv("AIMS_MODE", "fast")
+    monkeypatch.delenv("AIMS_DATA_DIR", raising=False)
+    return data.load_dataset("mlearn_Si", verbose=False)
+
+
+def test_mlearn_stresses_are_read_in_vasp_order(mlearn_si):
+    """Configuration 69 is a slab (a, b in the xy plane, vacuum along z): its yz and xz stresses vanish, and the
+    large 4th entry of mlearn's 6-vector (VASP order xx, yy, zz, xy, yz, zx) is the in-plane shear xy."""
+    slab = next(rec for rec in mlearn_si if str(rec["jid"]) == "69")
+    (config,) = ff.prepare_configs([slab])
+    xx, yy, zz, yz, xz, xy = config.stress  # ASE's Voigt order, GPa, tensile positive
+    assert abs(yz) < 0.05 and abs(xz) < 0.05 and xy == pytest.approx(1.594, abs=0.005)
+    assert (xx, yy) == pytest.approx((1.671, 2.823), abs=0.001)
+    full = [[1.0, 4.0, 6.0], [4.0, 2.0, 5.0], [6.0, 5.0, 3.0]]  # xy=4, yz=5, zx=6
+    np.testing.assert_allclose(ff._as_stress(full), ff._as_stress([1, 2, 3, 4, 5, 6]))
+    np.testing.assert_allclose(ff._as_stress([1, 2, 3, 4, 5, 6]), [-0.1, -0.2, -0.3, -0.5, -0.6, -0.4])

@@ -39,7 +39,7 @@ class FFConfig:
     atoms: Any  # ASE Atoms
     energy_per_atom: float
     forces: np.ndarray
-    stress: np.ndarray | None = None  # Voigt xx, yy, zz, yz, xz, xy in GPa, ASE sign (tension > 0)
+    stress: np.ndarray | None = None  # ASE's Voigt order xx, yy, zz, yz, xz, xy in GPa, ASE sign (tension > 0)
     split: str | None = None
 
     @property
@@ -92,15 +92,18 @@ def energy_convention(records: Sequence[dict[str, Any]]) -> str:
 
 
 def _as_stress(value: Any) -> np.ndarray | None:
-    """mlearn/VASP stress in kbar, compressive positive -> ASE convention (GPa, tensile positive)."""
-    if value is None:
+    """mlearn/VASP stress in kbar, compressive positive, as a 3x3 tensor or a 6-vector in VASP's order (xx, yy, zz,
+    xy, yz, zx) -> ASE convention (GPa, tensile positive, Voigt order xx, yy, zz, yz, xz, xy); None if malformed."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):  # None, "na", ragged lists
         return None
-    arr = np.asarray(value, dtype=float)
-    if arr.shape == (3, 3):
-        arr = arr[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
-    if arr.shape != (6,) or not np.all(np.isfinite(arr)):
+    if arr.shape == (6,):
+        xx, yy, zz, xy, yz, zx = arr
+        arr = np.array([[xx, xy, zx], [xy, yy, yz], [zx, yz, zz]])
+    if arr.shape != (3, 3) or not np.all(np.isfinite(arr)):
         return None
-    return -KBAR_TO_GPA * arr
+    return -KBAR_TO_GPA * arr[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
 
 
 def _config(rec: dict[str, Any], k: int, element: str | None, per_cell: bool, labels: dict[str, str]) -> FFConfig:
@@ -127,9 +130,9 @@ def prepare_configs(
     records: Sequence[dict[str, Any]], element: str | None = None, split_labels: dict[str, str] | None = None
 ) -> list[FFConfig]:
     """Checked ``FFConfig`` objects of mlearn records: energies in eV/atom (``energy_convention``), forces N x 3
-    (else ForceFieldError), stresses from VASP kbar to GPa with ASE's sign (None when missing or malformed), only
-    ``element`` if given; non-finite configurations dropped with a warning; ``split_labels`` (jid -> "train"/"test",
-    e.g. ``utils.split_records(records, "total_energy").labels``) sets each ``split``."""
+    (else ForceFieldError), stresses from VASP's kbar, sign and order to ASE's (GPa; None when missing or malformed),
+    only ``element`` if given; non-finite configurations dropped with a warning; ``split_labels`` (jid -> "train" or
+    "test", e.g. ``utils.split_records(records, "total_energy").labels``) sets each ``split``."""
     if not records:
         raise ForceFieldError("No configurations given.")
     per_cell = energy_convention(records) == "per_cell"
