@@ -540,3 +540,17 @@ def test_sample_gives_the_leaderboard_split(monkeypatch):
     )
     assert {r["jid"] for r in split["test"]} == set(table["test"])
     assert split.source.startswith("JARVIS-Leaderboard split")
+
+
+def test_write_atomically_takes_a_writer_and_cleans_up_when_it_fails(tmp_path):
+    dest = tmp_path / "x.bin"
+    data.write_atomically(dest, lambda tmp: tmp.write_bytes(b"ok"))
+    assert dest.read_bytes() == b"ok"
+
+    def half_then_disk_full(tmp):
+        tmp.write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        data.write_atomically(dest, half_then_disk_full)
+    assert dest.read_bytes() == b"ok" and [p.name for p in tmp_path.iterdir()] == ["x.bin"]

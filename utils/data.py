@@ -300,14 +300,17 @@ def _temporary_beside(dest: Path) -> Path:
     return Path(name)
 
 
-def write_atomically(dest: Path, text: str) -> None:
-    """Write ``text`` to ``dest`` through a uniquely named temporary file, so no reader sees half a file."""
-    tmp = _temporary_beside(dest)
+def write_atomically(dest: Path, content: str | Callable[[Path], Any]) -> Path:
+    """Write ``dest`` through a uniquely named temporary file beside it and return ``dest``: no reader sees half a
+    file and two writers never share one. ``content`` is text, or a callable that writes the temporary path it is
+    given (e.g. ``lambda tmp: torch.save(obj, tmp)``). If it fails, the temporary file is removed, ``dest`` kept."""
+    tmp = _temporary_beside(Path(dest))
     try:
-        tmp.write_text(text, encoding="utf-8")
+        content(tmp) if callable(content) else tmp.write_text(content, encoding="utf-8")
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
+    return Path(dest)
 
 
 def download(url: str, dest: Path, validate: Callable[[Path], Any], label: str) -> None:
@@ -318,8 +321,7 @@ def download(url: str, dest: Path, validate: Callable[[Path], Any], label: str) 
     import requests
     from tqdm.auto import tqdm
 
-    tmp = _temporary_beside(dest)
-    try:
+    def fetch(tmp: Path) -> None:
         with open(tmp, "wb") as out, requests.get(url, stream=True, timeout=60) as response:
             response.raise_for_status()
             total = int(response.headers.get("content-length", 0)) or None
@@ -331,7 +333,10 @@ def download(url: str, dest: Path, validate: Callable[[Path], Any], label: str) 
             validate(tmp)
         except DatasetError as exc:
             raise DatasetError(f"{exc} {RETRY_ADVICE}") from exc
-        os.replace(tmp, dest)
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write_atomically(dest, fetch)
     except DatasetError:
         raise
     except Exception as exc:  # network errors of any kind
@@ -341,8 +346,6 @@ def download(url: str, dest: Path, validate: Callable[[Path], Any], label: str) 
         error = DatasetError(f"the download of {label} from {url} failed ({exc}). {RETRY_ADVICE}")
         error.status = status
         raise error from exc
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _no_data_message(name: str, reason: str) -> str:

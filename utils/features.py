@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from .data import write_atomically
 from .runtime import REPO_ROOT
 from .structures import atoms_from_record
 
@@ -185,17 +185,14 @@ def _read_cache(folder: Path) -> dict[str, np.ndarray]:
 def _write_shard(folder: Path, keys: list[str], rows: list[np.ndarray]) -> None:
     if not keys:
         return
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="shard-tmp-", suffix=".npz", dir=folder)
-    os.close(fd)
     digest = hashlib.sha1("|".join(keys).encode()).hexdigest()[:8]
     name = f"shard-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}-{digest}.npz"
-    try:
+
+    def save(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
             np.savez(fh, keys=np.array(keys), X=np.stack(rows).astype(np.float32))
-        os.replace(tmp, folder / name)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+
+    write_atomically(folder / name, save)
 
 
 # --- many structures ---

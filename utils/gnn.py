@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import DatasetError, Split, is_missing, split_records
+from .data import DatasetError, Split, is_missing, split_records, write_atomically
 from .properties import unit_of
 from .structures import atoms_from_record
 
@@ -208,13 +208,10 @@ def _load_cache(path: Path, n_records: int) -> dict | None:
 
 
 def _save_atomically(payload: dict, path: Path) -> Path:
-    """``torch.save`` through a temporary file beside ``path``: a reader never sees half a file."""
+    """``torch.save`` through ``data.write_atomically``: a reader never sees half a file, two writers never clash."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(payload, path.with_suffix(".part"))
-    path.with_suffix(".part").replace(path)
-    return path
+    return write_atomically(Path(path), lambda tmp: torch.save(payload, tmp))
 
 
 def build_graphs(
