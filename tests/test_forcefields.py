@@ -217,3 +217,29 @@ def test_mlearn_stresses_are_read_in_vasp_order(mlearn_si):
     full = [[1.0, 4.0, 6.0], [4.0, 2.0, 5.0], [6.0, 5.0, 3.0]]  # xy=4, yz=5, zx=6
     np.testing.assert_allclose(ff._as_stress(full), ff._as_stress([1, 2, 3, 4, 5, 6]))
     np.testing.assert_allclose(ff._as_stress([1, 2, 3, 4, 5, 6]), [-0.1, -0.2, -0.3, -0.5, -0.6, -0.4])
+
+
+def test_crafted_alignn_ff_checkpoint_is_refused_without_running_code(tiny_alignn_ff, tmp_path, monkeypatch):
+    """alignn's own calculator unpickles best_model.pt (weights_only=False): a crafted file would run code."""
+    import torch
+
+    from utils import gnn
+
+    folder, _ = tiny_alignn_ff
+    evil = tmp_path / "evil_ff"
+    evil.mkdir()
+    (evil / "config.json").write_text((folder / "config.json").read_text())
+    marker = tmp_path / "code-ran"
+
+    class RunsCode:
+        def __reduce__(self):
+            return (type(marker).touch, (marker,))
+
+    torch.save({"fc.bias": RunsCode()}, evil / "best_model.pt")
+    with pytest.warns(UserWarning, match="does not say which elements"):
+        with pytest.raises(ff.ForceFieldError, match=r"best_model.pt holds more than weights"):
+            ff.alignn_ff_calculator(evil)
+    monkeypatch.setattr(gnn, "published_model", lambda model, timeout=5.0: (evil, f"{model}: cached"))
+    with pytest.raises(ff.ForceFieldError, match="holds more than weights"):
+        ff.published_ff_calculator("mptrj_ff")
+    assert not marker.exists()

@@ -340,8 +340,10 @@ def train_alignn_ff(
 
 
 class AlignnFFCalculator(Calculator):
-    """ASE calculator of an ALIGNN-FF checkpoint: alignn's own calculator inside, with two guards.
+    """ASE calculator of an ALIGNN-FF checkpoint: alignn's own calculator inside, with three guards.
 
+    * The model is built here from ``config.json`` and only its weights are read (``weights_only=True``): alignn's
+      own loader unpickles the file, so a crafted ``best_model.pt`` could run code (ForceFieldError instead).
     * Forces always come back shaped (N, 3): alignn's model squeezes them, so a 1-atom cell would get
       shape (3,) and ASE's optimizers and filters would fail or broadcast silently.
     * A structure with an element outside ``elements`` (the training set) is refused: a model trained
@@ -353,9 +355,18 @@ class AlignnFFCalculator(Calculator):
     def __init__(self, model_dir, elements=None, device: str = "cpu", model_filename: str = "best_model.pt"):
         from alignn.ff.calculators import AlignnAtomwiseCalculator
 
+        from .gnn import GNNError, alignn_model
+
         super().__init__()
         self.elements = frozenset(elements) if elements else None
-        self.inner = AlignnAtomwiseCalculator(path=str(model_dir), model_filename=model_filename, device=device)
+        config = json.loads((Path(model_dir) / "config.json").read_text())
+        # as alignn's calculator sets them: the model returns stresses only with a non-zero stress weight
+        config["model"].update(stresswise_weight=config["model"].get("stresswise_weight") or 0.1, batch_stress=True)
+        try:
+            model = alignn_model(config, Path(model_dir) / model_filename, device)
+        except GNNError as exc:
+            raise ForceFieldError(str(exc)) from exc
+        self.inner = AlignnAtomwiseCalculator(model=model, config=config, device=device)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         if atoms is None or len(atoms) == 0:

@@ -471,19 +471,32 @@ def _weights(path: Path, device: str) -> dict:
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise GNNError(f"{path} holds more than weights and numbers; it was not loaded ({exc}).") from exc
+        raise GNNError(
+            f"{path} holds more than weights and numbers, so it was not loaded (unpickling it could run code): "
+            f"{exc} Delete it, and train or download the model again."
+        ) from exc
+
+
+def alignn_model(config: dict[str, Any], weights: Path, device: str = "cpu"):
+    """alignn's DGL-free ``ALIGNNAtomWisePure`` of an alignn ``config`` (its ``"model"`` section) in eval mode, with
+    the weights of ``weights`` read with ``weights_only=True`` (GNNError when the file holds more)."""
+    from alignn.models.alignn_atomwise_pure import ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig
+
+    name = config["model"].get("name", "alignn_atomwise_pure")
+    if name != "alignn_atomwise_pure":
+        raise GNNError(f"{weights}: its config names the model {name!r}; only 'alignn_atomwise_pure' loads here.")
+    model = ALIGNNAtomWisePure(ALIGNNAtomWisePureConfig(**config["model"]))
+    model.load_state_dict(_weights(Path(weights), device))
+    return model.to(device).eval()
 
 
 def load_published(folder: Path, device: str = "cpu"):
     """``(model, cfg)`` of a :func:`published_model` folder: the model in eval mode, ``cfg`` the graph settings
     (cutoff, neighbours, three-body cutoff) of its ``config.json``."""
-    from alignn.models.alignn_atomwise_pure import ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig
-
     config = json.loads((Path(folder) / "config.json").read_text())
     if config.get("atom_features", "cgcnn") != "cgcnn":
         raise GNNError(f"{folder}: atom features {config['atom_features']!r}; this lesson builds cgcnn graphs.")
-    model = ALIGNNAtomWisePure(ALIGNNAtomWisePureConfig(**config["model"]))
-    model.load_state_dict(_weights(Path(folder) / "best_model.pt", device))
+    model = alignn_model(config, Path(folder) / "best_model.pt", device)
     cfg = GNNConfig(cutoff=float(config.get("cutoff", 8.0)), max_neighbors=config.get("max_neighbors", 12))
     cfg.three_body_cutoff = config.get("three_body_cutoff", 3.5) or cfg.cutoff  # alignn: None means the cutoff
-    return model.to(device).eval(), cfg
+    return model, cfg
