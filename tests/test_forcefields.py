@@ -243,3 +243,25 @@ def test_crafted_alignn_ff_checkpoint_is_refused_without_running_code(tiny_align
     with pytest.raises(ff.ForceFieldError, match="holds more than weights"):
         ff.published_ff_calculator("mptrj_ff")
     assert not marker.exists()
+
+
+def test_one_per_cell_configuration_neither_flips_the_set_nor_passes_silently(mlearn_si):
+    odd = dict(mlearn_si[10], jid="odd")
+    odd["total_energy"] = odd["total_energy"] * len(odd["atoms"]["elements"])  # given per cell
+    with pytest.warns(UserWarning, match=r"1 of 265 .*per cell.*odd"):
+        configs = ff.prepare_configs([*mlearn_si, odd])
+    assert ff.energy_convention([*mlearn_si, odd]) == "per_atom"
+    by_jid = {c.jid: c.energy_per_atom for c in configs}
+    expected = [float(rec["total_energy"]) for rec in mlearn_si]
+    np.testing.assert_allclose([by_jid[str(rec["jid"])] for rec in mlearn_si], expected)
+    assert by_jid["odd"] == pytest.approx(float(mlearn_si[10]["total_energy"]))
+
+
+@pytest.mark.parametrize("element", ["Cu", "Li", "Ni", "Si"])
+def test_energy_convention_of_the_shipped_sets_and_their_per_cell_copies(element, monkeypatch):
+    """Most Cu and Ni cells hold 107 or 108 atoms: a spread dominated by one cell size would call them per cell."""
+    monkeypatch.setenv("AIMS_MODE", "fast")
+    monkeypatch.delenv("AIMS_DATA_DIR", raising=False)
+    records = data.load_dataset(f"mlearn_{element}", verbose=False)
+    per_cell = [dict(rec, total_energy=rec["total_energy"] * len(rec["atoms"]["elements"])) for rec in records]
+    assert (ff.energy_convention(records), ff.energy_convention(per_cell)) == ("per_atom", "per_cell")

@@ -70,25 +70,58 @@ def _energy(rec: dict[str, Any]) -> float:
         return math.nan
 
 
-def energy_convention(records: Sequence[dict[str, Any]]) -> str:
-    """``"per_atom"`` or ``"per_cell"``: how the records' energies are given, decided from the data.
+def _energies(records: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """(energies as given, atom counts) of the records; NaN for an energy that is not a number."""
+    return np.array([_energy(r) for r in records]), np.array([len(r["atoms"]["elements"]) for r in records], float)
 
-    Energies of one element differ by a few eV/atom at most, so whichever of E and E/N has the smaller
-    relative spread (std/|mean|) across cells of different sizes is the per-atom one; with all cells the same
-    size, |E| < 20 eV means per atom. Non-finite energies are ignored. ALIGNN's offline copy of mlearn is per
+
+def _spread(values: np.ndarray, sizes: np.ndarray) -> float:
+    """Robust relative spread of ``values`` across cell sizes: the median of each size, then their median absolute
+    deviation over |median| (each size counts once, and a few outliers move neither median)."""
+    x = np.array([np.median(values[sizes == n]) for n in np.unique(sizes)])
+    return float(np.median(np.abs(x - np.median(x))) / max(abs(np.median(x)), 1e-12))
+
+
+def energy_convention(records: Sequence[dict[str, Any]]) -> str:
+    """``"per_atom"`` or ``"per_cell"``: how most of the records' energies are given, decided from the data.
+
+    Energies of one element differ by a few eV/atom at most, so whichever of E and E/N has the smaller robust
+    relative spread (``_spread``) across cells of different sizes is the per-atom one; with all cells the same
+    size, |E| < 20 eV means per atom. Non-finite energies are ignored. A few configurations in the other convention
+    do not flip the answer (``prepare_configs`` finds and warns about them). ALIGNN's offline copy of mlearn is per
     atom; the online jarvis-tools copy could not be checked offline, hence this check.
     """
-    values = np.array([_energy(r) for r in records])
-    sizes = np.array([len(r["atoms"]["elements"]) for r in records], dtype=float)
+    values, sizes = _energies(records)
     finite = np.isfinite(values)
     if not finite.any():
         raise ForceFieldError(f"None of the {len(records)} configurations has a finite energy.")
     values, sizes = values[finite], sizes[finite]
     if np.ptp(sizes) > 0:
-        per_cell_spread = np.std(values) / max(abs(np.mean(values)), 1e-12)
-        per_atom_spread = np.std(values / sizes) / max(abs(np.mean(values / sizes)), 1e-12)
-        return "per_atom" if per_cell_spread <= per_atom_spread else "per_cell"
+        return "per_atom" if _spread(values, sizes) <= _spread(values / sizes, sizes) else "per_cell"
     return "per_atom" if np.median(np.abs(values)) < 20 else "per_cell"
+
+
+def _per_cell(records: Sequence[dict[str, Any]]) -> np.ndarray:
+    """For each record, whether its energy is given per cell: the majority's (``energy_convention``), except for a
+    configuration whose energy is an outlier (> 1 eV/atom, or 5 spreads, from the median) when read that way and
+    not when read the other way. Warns naming those configurations."""
+    values, sizes = _energies(records)
+    majority = energy_convention(records) == "per_cell"
+    per_atom, other = (values / sizes, values) if majority else (values, values / sizes)
+    finite = per_atom[np.isfinite(per_atom)]
+    level = np.median(finite)
+    tolerance = max(1.0, 5 * float(np.median(np.abs(finite - level))))
+    odd = (np.abs(other - level) <= tolerance) & (np.abs(per_atom - level) > tolerance)
+    if odd.any():
+        names = [str(records[k].get("jid", f"#{k}")) for k in np.flatnonzero(odd)]
+        given, rest = ("per atom", "per cell") if majority else ("per cell", "per atom")
+        warnings.warn(
+            f"{len(names)} of {len(records)} configurations give their energy {given}, the others {rest}: "
+            f"{', '.join(names[:10])}{' ...' if len(names) > 10 else ''}. Each is read in its own convention; "
+            "check these configurations in the data.",
+            stacklevel=3,
+        )
+    return odd != majority
 
 
 def _as_stress(value: Any) -> np.ndarray | None:
@@ -135,8 +168,8 @@ def prepare_configs(
     "test", e.g. ``utils.split_records(records, "total_energy").labels``) sets each ``split``."""
     if not records:
         raise ForceFieldError("No configurations given.")
-    per_cell = energy_convention(records) == "per_cell"
-    configs = [_config(rec, k, element, per_cell, split_labels or {}) for k, rec in enumerate(records)]
+    per_cell = _per_cell(records)
+    configs = [_config(rec, k, element, per_cell[k], split_labels or {}) for k, rec in enumerate(records)]
     bad = [c.jid for c in configs if not (np.isfinite(c.energy_per_atom) and np.all(np.isfinite(c.forces)))]
     if bad:
         warnings.warn(
