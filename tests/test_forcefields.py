@@ -265,3 +265,9 @@ def test_energy_convention_of_the_shipped_sets_and_their_per_cell_copies(element
     records = data.load_dataset(f"mlearn_{element}", verbose=False)
     per_cell = [dict(rec, total_energy=rec["total_energy"] * len(rec["atoms"]["elements"])) for rec in records]
     assert (ff.energy_convention(records), ff.energy_convention(per_cell)) == ("per_atom", "per_cell")
+
+
+@pytest.mark.parametrize("forces", ["na", [[0.0, 0.0, 0.0], [0.0, 0.0]], [[0.0, 0.0, "na"], [0.0, 0.0, 0.0]]])
+def test_unreadable_forces_name_the_configuration(forces):
+    with pytest.raises(ff.ForceFieldError, match="Configuration Si-7: forces"):
+        ff.prepare_configs([record(jid="ok"), record(forces=forces, jid="Si-7")])

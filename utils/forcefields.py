@@ -148,10 +148,14 @@ def _config(rec: dict[str, Any], k: int, element: str | None, per_cell: bool, la
         raise ForceFieldError(
             f"Configuration {jid} contains {sorted(set(atoms.get_chemical_symbols()))}, expected only {element}."
         )
-    forces = np.asarray(rec.get("forces"), dtype=float)
-    if forces.shape != (len(atoms), 3):
+    try:
+        forces = np.asarray(rec.get("forces"), dtype=float)
+    except (TypeError, ValueError):  # "na", ragged rows, text among the numbers
+        forces = None
+    if forces is None or forces.shape != (len(atoms), 3):
+        found = f"have shape {forces.shape}" if forces is not None else "are not a table of numbers"
         raise ForceFieldError(
-            f"Configuration {jid}: forces have shape {forces.shape}, expected ({len(atoms)}, 3) for its "
+            f"Configuration {jid}: forces {found} ({str(rec.get('forces'))[:40]}), expected ({len(atoms)}, 3) for its "
             f"{len(atoms)} atoms. The record is inconsistent; drop it or fix its 'forces'."
         )
     energy = _energy(rec) / (len(atoms) if per_cell else 1)
