@@ -554,3 +554,31 @@ def test_write_atomically_takes_a_writer_and_cleans_up_when_it_fails(tmp_path):
     with pytest.raises(OSError, match="No space left"):
         data.write_atomically(dest, half_then_disk_full)
     assert dest.read_bytes() == b"ok" and [p.name for p in tmp_path.iterdir()] == ["x.bin"]
+
+
+@pytest.mark.parametrize("empty", ["", " "])
+def test_empty_environment_variables_mean_unset(tmp_path, monkeypatch, empty):
+    from utils import features
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("AIMS_CACHE_DIR", "AIMS_FEATURE_CACHE", "AIMS_DATA_DIR", "AIMS_MAX_RECORDS"):
+        monkeypatch.setenv(name, empty)
+    assert data.cache_dir() == data.REPO_ROOT / ".cache" / "datasets"
+    assert features.cache_root() == data.REPO_ROOT / ".cache" / "features"
+    assert data.max_records_from_env() is None
+    assert not list(tmp_path.iterdir())
+
+
+def test_failed_cache_write_of_a_built_dataset_warns_and_returns_it(tmp_path, monkeypatch):
+    import errno
+
+    monkeypatch.setenv("AIMS_DATA_DIR", str(data.SAMPLE_DIR))
+    monkeypatch.setenv("AIMS_CACHE_DIR", str(tmp_path))
+
+    def disk_full(dest, content):
+        raise OSError(errno.ENOSPC, "No space left on device", str(dest))
+
+    monkeypatch.setattr(data, "write_atomically", disk_full)
+    with pytest.warns(UserWarning, match=r"Could not save chipsff_reference .*No space left"):
+        records = load_dataset("chipsff_reference", verbose=False)
+    assert len(records) >= 9

@@ -37,7 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TextIO
 
-from .runtime import REPO_ROOT, is_fast
+from .runtime import REPO_ROOT, env, is_fast
 
 REGISTRY_PATH = REPO_ROOT / "data" / "datasets.json"
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
@@ -67,7 +67,7 @@ def known_datasets() -> list[str]:
 
 def cache_dir() -> Path:
     """Where downloads and built datasets are kept (env ``AIMS_CACHE_DIR`` or ``<repo>/.cache/datasets``)."""
-    path = Path(os.environ.get("AIMS_CACHE_DIR", REPO_ROOT / ".cache" / "datasets"))
+    path = Path(env("AIMS_CACHE_DIR") or REPO_ROOT / ".cache" / "datasets")
     try:
         path.mkdir(parents=True, exist_ok=True)
         if not os.access(path, os.W_OK):
@@ -83,8 +83,8 @@ def cache_dir() -> Path:
 def data_folder() -> Path | None:
     """The folder datasets are read from: ``AIMS_DATA_DIR``, else the shipped sample in fast mode, else None
     (full mode: download). Raises DatasetError when ``AIMS_DATA_DIR`` names no folder."""
-    value = os.environ.get("AIMS_DATA_DIR", "").strip()
-    if not value:
+    value = env("AIMS_DATA_DIR")
+    if value is None:
         return SAMPLE_DIR if is_fast() else None
     folder = Path(value).expanduser()
     if not folder.is_dir():
@@ -631,8 +631,15 @@ def _load_built(name: str) -> tuple[list[Record], str]:
     if records is None:
         records = build_chipsff_reference()
         check_records(records, required, name)
-        write_atomically(cached.with_suffix(".sources.json"), json.dumps(sources, indent=1))
-        write_atomically(cached, json.dumps(records))
+        try:
+            write_atomically(cached.with_suffix(".sources.json"), json.dumps(sources, indent=1))
+            write_atomically(cached, json.dumps(records))
+        except OSError as exc:  # a full disk must not lose the records just built
+            warnings.warn(
+                f"Could not save {name} to the cache {cached} ({exc}). The records are used now and built again "
+                "next time; free some disk space or set AIMS_CACHE_DIR to a writable folder.",
+                stacklevel=3,
+            )
     return records, f"dft_3d joined with the leaderboard tables of {sources['leaderboard']} (cache {cached.name})"
 
 
@@ -674,8 +681,8 @@ def load_dataset(name: str, verbose: bool = True, fallback_to_sample: bool = Fal
 
 def max_records_from_env() -> int | None:
     """The record cap set by env ``AIMS_MAX_RECORDS`` (None when unset or empty)."""
-    value = os.environ.get("AIMS_MAX_RECORDS", "").strip()
-    if not value:
+    value = env("AIMS_MAX_RECORDS")
+    if value is None:
         return None
     if not value.isdigit() or int(value) < 1:
         raise DatasetError(f"AIMS_MAX_RECORDS must be a positive whole number, found {value!r}.")

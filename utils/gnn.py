@@ -223,7 +223,8 @@ def build_graphs(
     progress: bool = True,
     skip_empty: bool = False,
 ) -> GraphDataset:
-    """Build (once) the graphs of ``records`` for ``prop``; with ``cache_dir`` they are saved and reused.
+    """Build (once) the graphs of ``records`` for ``prop``; with ``cache_dir`` they are saved (a failed write only
+    warns) and reused.
 
     The cache file is named by :func:`cache_key` (graph settings and structures), so a changed cutoff,
     lattice or atom builds new graphs. Raises GNNError for a record without a value, and for a structure
@@ -245,8 +246,15 @@ def build_graphs(
                 if not skip_empty:
                     raise
                 payload["skipped"][ident] = str(exc)
-        if path is not None:
-            _save_atomically(payload, path)
+        try:
+            if path is not None:
+                _save_atomically(payload, path)
+        except OSError as exc:  # a read-only folder or a full disk must not lose the graphs just built
+            warnings.warn(
+                f"Could not save the graph cache {path} ({exc}); the graphs are used now and built again next time. "
+                "Pass a writable cache_dir to keep them.",
+                stacklevel=2,
+            )
     if payload["skipped"] and not skip_empty:
         raise GNNError(next(iter(payload["skipped"].values())))
     graphs = [_from_tensors(t) for t in payload["graphs"]]
