@@ -582,3 +582,18 @@ def test_failed_cache_write_of_a_built_dataset_warns_and_returns_it(tmp_path, mo
     with pytest.warns(UserWarning, match=r"Could not save chipsff_reference .*No space left"):
         records = load_dataset("chipsff_reference", verbose=False)
     assert len(records) >= 9
+
+
+def test_exact_duplicate_records_are_dropped_with_a_warning_naming_them(isolated, records):
+    offline, _ = isolated
+    write_json(offline / "dft_3d.json", records + [records[4], records[7]])
+    with pytest.warns(UserWarning, match=r"2 duplicate records .*JVASP-5, JVASP-8"):
+        loaded = load_dataset("dft_3d")
+    assert [r["jid"] for r in loaded] == [r["jid"] for r in records]
+
+
+def test_conflicting_twins_are_refused_naming_their_jids(isolated, records):
+    offline, _ = isolated
+    write_json(offline / "dft_3d.json", records + [dict(records[4], formation_energy_peratom=9.0)])
+    with pytest.raises(DatasetError, match=r"dft_3d .*: 1 jid occurs twice with different values: JVASP-5\b"):
+        load_dataset("dft_3d")

@@ -673,10 +673,35 @@ def load_dataset(name: str, verbose: bool = True, fallback_to_sample: bool = Fal
         print(f"{name}: continuing on the shipped workshop sample instead; results differ from the full dataset.")
         os.environ["AIMS_DATA_DIR"] = str(SAMPLE_DIR)  # the leaderboard splits must come from the sample too
         return load_dataset(name, verbose=verbose)
+    records = _without_duplicates(records, f"{name} from {source}")
     if verbose:
         capped = f" (capped by AIMS_MAX_RECORDS={limit})" if limit is not None and len(records) >= limit else ""
         print(f"{name}: {len(records)} records from {source}{capped}")
     return records
+
+
+def _without_duplicates(records: list[Record], label: str) -> list[Record]:
+    """``records`` with exact repeats of an earlier record dropped (a warning names them); DatasetError naming the
+    jids given twice with different values (twins would land in train and test, and one value stand for both)."""
+    first: dict[str, Record] = {}
+    repeats, conflicts = [], []
+    for rec in records:
+        jid = str(rec["jid"])
+        if jid not in first:
+            first[jid] = rec
+        else:
+            (repeats if rec == first[jid] else conflicts).append(jid)
+    if conflicts:
+        names = ", ".join(sorted(set(conflicts))[:10]) + (" ..." if len(set(conflicts)) > 10 else "")
+        count = f"{len(set(conflicts))} jid occurs" if len(set(conflicts)) == 1 else f"{len(set(conflicts))} jids occur"
+        raise DatasetError(
+            f"{label}: {count} twice with different values: {names}. Keep one record per jid in the data file "
+            "(a twin would land in train and its copy in test)."
+        )
+    if repeats:
+        names = ", ".join(repeats[:10]) + (" ..." if len(repeats) > 10 else "")
+        warnings.warn(f"{label}: dropped {len(repeats)} duplicate records (exact repeats): {names}.", stacklevel=3)
+    return list(first.values()) if repeats else records
 
 
 def max_records_from_env() -> int | None:
