@@ -597,3 +597,43 @@ def test_conflicting_twins_are_refused_naming_their_jids(isolated, records):
     write_json(offline / "dft_3d.json", records + [dict(records[4], formation_energy_peratom=9.0)])
     with pytest.raises(DatasetError, match=r"dft_3d .*: 1 jid occurs twice with different values: JVASP-5\b"):
         load_dataset("dft_3d")
+
+
+@pytest.mark.parametrize("placeholder", ["n/a", "N/A", "-", "--", "null"])
+def test_placeholder_values_are_missing(records, placeholder):
+    records[0]["formation_energy_peratom"] = placeholder
+    assert data.is_missing(placeholder)
+    assert len(with_property(records, "formation_energy_peratom")) == len(records) - 1
+    assert to_dataframe(records)["formation_energy_peratom"].isna().sum() == 1
+
+
+def test_text_where_a_number_belongs_names_the_record_and_property(records):
+    records[2]["formation_energy_peratom"] = "about -0.3"
+    with pytest.raises(DatasetError, match=r"JVASP-3 .*formation_energy_peratom.*'about -0.3'"):
+        with_property(records, "formation_energy_peratom")
+
+
+def test_a_bom_and_a_macosx_member_are_read_past(isolated, records):
+    offline, _ = isolated
+    (offline / "dft_3d.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(records).encode())
+    assert len(load_dataset("dft_3d")) == len(records)
+    with zipfile.ZipFile(offline / "dft_2d.json.zip", "w") as zf:
+        zf.writestr("__MACOSX/._dft_2d.json", b"\x00\x05\x16\x07 mac resource fork")
+        zf.writestr(".hidden.json", "not json")
+        zf.writestr("dft_2d.json", "\ufeff" + json.dumps(records))
+    assert len(load_dataset("dft_2d")) == len(records)
+
+
+def test_deeply_nested_json_is_a_dataset_error_naming_the_file(isolated):
+    offline, _ = isolated
+    (offline / "dft_3d.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(DatasetError, match=r"dft_3d.json.*nested too deeply"):
+        load_dataset("dft_3d")
+
+
+def test_json_and_zip_side_by_side_say_which_is_read(isolated, records):
+    offline, _ = isolated
+    write_json(offline / "dft_3d.json", records[:5])
+    (offline / "dft_3d.json.zip").write_bytes(zipped(records))
+    with pytest.warns(UserWarning, match=r"both dft_3d.json and dft_3d.json.zip.*reading dft_3d.json\b"):
+        assert len(load_dataset("dft_3d")) == 5

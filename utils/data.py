@@ -44,6 +44,7 @@ SAMPLE_DIR = REPO_ROOT / "data" / "sample"
 LEADERBOARD_DIR = "jarvis_leaderboard"  # benchmark files live in <data folder>/jarvis_leaderboard/<path>
 MLEARN_PREFIX = "mlearn_"
 _SPACE = re.compile(r"[ \t\r\n]*")  # JSON white space
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")  # a number written as text
 Record = dict[str, Any]
 
 
@@ -179,20 +180,22 @@ def _looks_like_html(path: Path) -> bool:
 
 
 def _open_text(path: Path, label: str) -> TextIO:
-    """A text stream of a ``.json`` file or of the first member of a zip archive."""
+    """A text stream of a ``.json`` file or of the first data member of a zip archive (``__MACOSX/`` and
+    dot-files skipped); a UTF-8 byte order mark at the start is skipped."""
     if _looks_like_zip(path):
         if not zipfile.is_zipfile(path):
             raise DatasetError(f"{label}: not a valid zip archive (truncated or damaged download?).")
         zf = zipfile.ZipFile(path)
-        members = [m for m in zf.namelist() if not m.endswith("/")]
+        members = [m for m in zf.namelist() if not (m.endswith("/") or m.startswith("__MACOSX/"))]
+        members = [m for m in members if not Path(m).name.startswith(".")]
         if not members:
-            raise DatasetError(f"{label}: the zip archive is empty.")
-        return io.TextIOWrapper(zf.open(members[0]), encoding="utf-8")
+            raise DatasetError(f"{label}: the zip archive holds no data file (only {zf.namelist()[:5]}).")
+        return io.TextIOWrapper(zf.open(members[0]), encoding="utf-8-sig")
     if _looks_like_html(path):
         raise DatasetError(
             f"{label}: the server sent a web page instead of the data file (a refused or rate-limited download)."
         )
-    return open(path, encoding="utf-8")
+    return open(path, encoding="utf-8-sig")
 
 
 @contextmanager
@@ -204,6 +207,8 @@ def _parsing(label: str):
         raise DatasetError(f"{label}: not a valid zip archive, truncated or damaged ({exc}).") from exc
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise DatasetError(f"{label}: not valid JSON ({exc}).") from exc
+    except RecursionError as exc:
+        raise DatasetError(f"{label}: the JSON is nested too deeply to read; is it a list of records?") from exc
 
 
 def iter_records(path: Path, required_keys: list[str], label: str | None = None) -> Iterator[Record]:
@@ -253,9 +258,15 @@ def _folder_file(name: str, folder: Path) -> Path:
     DatasetError saying what to do when there is none."""
     names = [name] + (["mlearn"] if name.startswith(MLEARN_PREFIX) else [])
     for stem in names:
-        for candidate in (folder / f"{stem}.json", folder / f"{stem}.json.zip"):
-            if candidate.is_file():
-                return candidate
+        found = [c for c in (folder / f"{stem}.json", folder / f"{stem}.json.zip") if c.is_file()]
+        if len(found) == 2:
+            warnings.warn(
+                f"{folder} holds both {stem}.json and {stem}.json.zip; reading {stem}.json. Remove the one that "
+                "should not be read.",
+                stacklevel=4,
+            )
+        if found:
+            return found[0]
     raise _missing_in_folder(name, folder)
 
 
@@ -717,29 +728,42 @@ def max_records_from_env() -> int | None:
 # --- Values, properties and splits ---
 
 
+MISSING_WORDS = {"", "na", "n/a", "nan", "none", "null", "-", "--", "?"}
+"""Text that stands for "no value" (compared lower-case, without surrounding white space)."""
+
+
 def is_missing(value: Any) -> bool:
-    """True for jarvis-tools' ``"na"`` placeholder, None, empty strings and non-finite numbers (NaN, inf,
-    NumPy's included)."""
+    """True for jarvis-tools' ``"na"`` placeholder and the other ``MISSING_WORDS`` (``"n/a"``, ``"-"``, ...), None
+    and non-finite numbers (NaN, inf, NumPy's included)."""
     if value is None:
         return True
     if isinstance(value, str):
-        return value.strip().lower() in {"", "na", "nan", "none"}
+        return value.strip().lower() in MISSING_WORDS
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return not math.isfinite(float(value))
     return False
 
 
 def with_property(records: list[Record], prop: str) -> list[Record]:
-    """Records whose ``prop`` holds a number (``"na"`` and friends dropped).
+    """Records whose ``prop`` holds a value (``"na"`` and the other ``is_missing`` placeholders dropped).
 
-    Raises DatasetError for an empty record list or a property no record has.
+    Raises DatasetError for an empty record list, a property no record has, or text that is no number where
+    the others hold numbers (naming the record).
     """
     if not records:
         raise DatasetError(f"No records given, so none has {prop!r}. Load a dataset first (utils.load_dataset).")
     if not any(prop in rec for rec in records):
         keys = sorted({k for rec in records[:50] for k in rec if not k.startswith("_")})
         raise DatasetError(f"Unknown property {prop!r}. Properties in these records: {', '.join(keys)}.")
-    return [rec for rec in records if prop in rec and not is_missing(rec[prop])]
+    kept = [rec for rec in records if prop in rec and not is_missing(rec[prop])]
+    numeric = any(isinstance(rec[prop], numbers.Real) for rec in kept)
+    for rec in kept:
+        if numeric and isinstance(rec[prop], str) and not _NUMBER.fullmatch(rec[prop].strip()):
+            raise DatasetError(
+                f"Record {rec.get('jid', '?')} holds {prop} = {rec[prop]!r} where a number was expected. Fix the "
+                f"value in the data file, or write 'na' for a missing one."
+            )
+    return kept
 
 
 class Split(dict):
