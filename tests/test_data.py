@@ -242,14 +242,13 @@ def test_fast_mode_reads_the_shipped_sample_without_network(monkeypatch, tmp_pat
 def test_failed_download_falls_back_to_the_sample_only_when_asked(online, fake_figshare, monkeypatch, capsys):
     import requests
 
-    monkeypatch.setenv("AIMS_DATA_DIR", "")  # restored after the test (the fallback sets it)
     monkeypatch.setattr(requests, "get", lambda *a, **k: (_ for _ in ()).throw(requests.ConnectionError("down")))
     with pytest.raises(DatasetError):
         load_dataset("dft_2d")
     records = load_dataset("dft_2d", fallback_to_sample=True)
     out = capsys.readouterr().out
     assert "could not be loaded online" in out and "shipped workshop sample" in out
-    assert records and data.data_folder() == data.SAMPLE_DIR
+    assert records and data.data_folder() is None  # the fallback is local to that call
 
 
 def test_unknown_dataset_lists_known_names(isolated):
@@ -637,3 +636,28 @@ def test_json_and_zip_side_by_side_say_which_is_read(isolated, records):
     (offline / "dft_3d.json.zip").write_bytes(zipped(records))
     with pytest.warns(UserWarning, match=r"both dft_3d.json and dft_3d.json.zip.*reading dft_3d.json\b"):
         assert len(load_dataset("dft_3d")) == 5
+
+
+def test_fallback_leaves_the_environment_alone_and_splits_like_the_sample(online, monkeypatch):
+    import os
+
+    import requests
+
+    monkeypatch.setattr(requests, "get", lambda *a, **k: (_ for _ in ()).throw(requests.ConnectionError("down")))
+    before = dict(os.environ)
+    records = load_dataset("dft_3d", verbose=False, fallback_to_sample=True)
+    assert dict(os.environ) == before
+    split = split_records(records, "formation_energy_peratom")
+    table = data.read_benchmark(
+        data.SAMPLE_DIR / "jarvis_leaderboard/AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip"
+    )
+    assert {r["jid"] for r in split["test"]} == set(table["test"])
+
+
+def test_download_errors_point_to_the_offline_section_of_docs_data_md(online, fake_figshare, monkeypatch):
+    import requests
+
+    monkeypatch.setattr(requests, "get", lambda *a, **k: (_ for _ in ()).throw(requests.ConnectionError("down")))
+    with pytest.raises(DatasetError, match="docs/DATA.md, section 'Working offline'"):
+        load_dataset("dft_2d")
+    assert "\n## Working offline\n" in (data.REPO_ROOT / "docs" / "DATA.md").read_text()

@@ -2,18 +2,19 @@
 
 Where the data comes from (``data_source()``):
 
-* ``AIMS_DATA_DIR`` set: that folder, in both modes (it must exist). It holds ``<name>.json`` or
+* ``AIMS_DATA_DIR`` set: that folder, in every mode (it must exist). It holds ``<name>.json`` or
   ``<name>.json.zip`` (a JSON list of records in jarvis-tools' plain schema) and, optionally, leaderboard
   benchmark files under ``jarvis_leaderboard/<path below benchmarks/>``.
-* fast mode (``AIMS_FAST=1``) otherwise: the workshop sample shipped in ``data/sample`` (same layout), so
+* fast mode (``AIMS_MODE=fast``) otherwise: the workshop sample shipped in ``data/sample`` (same layout), so
   nothing is downloaded.
-* full mode otherwise: jarvis-tools' figshare registry, downloaded once into a cache folder (env
+* workshop and full mode otherwise: jarvis-tools' figshare registry, downloaded once into a cache folder (env
   ``AIMS_CACHE_DIR``, default ``<repo>/.cache/datasets``), and the leaderboard's benchmark files from the
   jarvis_leaderboard repository at a pinned commit. Every download goes to a temporary file, is validated
   and only then renamed into place; a damaged cache file is reported and fetched again.
 
 ``load_dataset`` never returns other data than asked for, unless the caller says
-``fallback_to_sample=True``: then a failed download is reported and the shipped sample is used instead.
+``fallback_to_sample=True``: then a failed download is reported and the shipped sample is used instead, for
+that call only. docs/DATA.md explains all this to learners.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TextIO
@@ -43,6 +45,7 @@ REGISTRY_PATH = REPO_ROOT / "data" / "datasets.json"
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
 LEADERBOARD_DIR = "jarvis_leaderboard"  # benchmark files live in <data folder>/jarvis_leaderboard/<path>
 MLEARN_PREFIX = "mlearn_"
+_SAMPLE_FALLBACK: ContextVar[bool] = ContextVar("sample_fallback", default=False)  # set by one load_dataset call
 _SPACE = re.compile(r"[ \t\r\n]*")  # JSON white space
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")  # a number written as text
 Record = dict[str, Any]
@@ -83,7 +86,10 @@ def cache_dir() -> Path:
 
 def data_folder() -> Path | None:
     """The folder datasets are read from: ``AIMS_DATA_DIR``, else the shipped sample in fast mode, else None
-    (full mode: download). Raises DatasetError when ``AIMS_DATA_DIR`` names no folder."""
+    (workshop and full mode: download); the sample inside a ``load_dataset(..., fallback_to_sample=True)`` call
+    whose download failed. Raises DatasetError when ``AIMS_DATA_DIR`` names no folder."""
+    if _SAMPLE_FALLBACK.get():
+        return SAMPLE_DIR
     value = env("AIMS_DATA_DIR")
     if value is None:
         return SAMPLE_DIR if is_fast() else None
@@ -274,7 +280,7 @@ def _missing_in_folder(name: str, folder: Path) -> DatasetError:
     if folder == SAMPLE_DIR:
         held = sorted(p.name.split(".")[0] for p in SAMPLE_DIR.glob("*.json*"))
         return DatasetError(
-            f"The shipped sample has no {name} (it holds {', '.join(held)}). Run in full mode (unset AIMS_FAST) "
+            f"The shipped sample has no {name} (it holds {', '.join(held)}). Run in workshop or full mode "
             f"to download it, or set AIMS_DATA_DIR to a folder holding {name}.json."
         )
     return DatasetError(
@@ -287,7 +293,7 @@ def _missing_in_folder(name: str, folder: Path) -> DatasetError:
 
 RETRY_ADVICE = (
     "This is often temporary (figshare and GitHub refuse scripted downloads at times): retry later, or put "
-    "the file into a folder and set AIMS_DATA_DIR to it (README, 'Offline')."
+    "the file into a folder and set AIMS_DATA_DIR to it (docs/DATA.md, section 'Working offline')."
 )
 _network_failed: list[str] = []  # the first network failure of this process; later downloads are not tried
 
@@ -363,7 +369,7 @@ def _no_data_message(name: str, reason: str) -> str:
     return (
         f"Could not load dataset {name!r}: {reason}\n"
         f"To work offline, put {name}.json or {name}.json.zip (a JSON list of records in jarvis-tools' "
-        f"schema) into a folder and set AIMS_DATA_DIR to it; fast mode (AIMS_FAST=1) uses the shipped sample."
+        f"schema) into a folder and set AIMS_DATA_DIR to it; fast mode (AIMS_MODE=fast) uses the shipped sample."
     )
 
 
@@ -682,8 +688,13 @@ def load_dataset(name: str, verbose: bool = True, fallback_to_sample: bool = Fal
             raise
         print(f"{name}: could not be loaded online ({str(exc).splitlines()[0][:300]})")
         print(f"{name}: continuing on the shipped workshop sample instead; results differ from the full dataset.")
-        os.environ["AIMS_DATA_DIR"] = str(SAMPLE_DIR)  # the leaderboard splits must come from the sample too
-        return load_dataset(name, verbose=verbose)
+        # this call only reads the sample, and the environment is left alone: split_records falls back to the
+        # sample's split files by itself when their download fails
+        token = _SAMPLE_FALLBACK.set(True)
+        try:
+            return load_dataset(name, verbose=verbose)
+        finally:
+            _SAMPLE_FALLBACK.reset(token)
     records = _without_duplicates(records, f"{name} from {source}")
     if verbose:
         capped = f" (capped by AIMS_MAX_RECORDS={limit})" if limit is not None and len(records) >= limit else ""
