@@ -668,7 +668,9 @@ def load_dataset(name: str, verbose: bool = True, fallback_to_sample: bool = Fal
 
     With ``verbose`` one line says where the records came from. Env ``AIMS_MAX_RECORDS=N`` keeps only the
     first N records, read as a stream (small machines). With ``fallback_to_sample``, a failed download is
-    reported in one line and the shipped sample is read instead; without it, it raises DatasetError.
+    reported in two lines and the shipped sample is read instead, by this call only (the environment is left
+    alone); without it, it raises DatasetError. Exact duplicate records are dropped with a warning, and two
+    different records with one jid are a DatasetError.
 
     >>> records = load_dataset("dft_3d")            # doctest: +SKIP
     >>> records[0]["jid"], records[0]["formation_energy_peratom"]  # doctest: +SKIP
@@ -714,10 +716,10 @@ def _without_duplicates(records: list[Record], label: str) -> list[Record]:
         else:
             (repeats if rec == first[jid] else conflicts).append(jid)
     if conflicts:
-        names = ", ".join(sorted(set(conflicts))[:10]) + (" ..." if len(set(conflicts)) > 10 else "")
-        count = f"{len(set(conflicts))} jid occurs" if len(set(conflicts)) == 1 else f"{len(set(conflicts))} jids occur"
+        twins = sorted(set(conflicts))
         raise DatasetError(
-            f"{label}: {count} twice with different values: {names}. Keep one record per jid in the data file "
+            f"{label}: {len(twins)} jid{' occurs' if len(twins) == 1 else 's occur'} twice with different values: "
+            f"{', '.join(twins[:10])}{' ...' if len(twins) > 10 else ''}. Keep one record per jid in the data file "
             "(a twin would land in train and its copy in test)."
         )
     if repeats:
