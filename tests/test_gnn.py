@@ -326,3 +326,24 @@ def test_published_model_offline_says_so_without_downloading(monkeypatch, tmp_pa
     assert folder is None and asked == [] and "no network (no DNS)" in line
     with pytest.raises(gnn.GNNError, match="no model 'nope'"):
         gnn.published_model("nope")
+
+
+def test_concurrent_checkpoint_saves_and_a_failed_save_leave_no_part_file(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    model, path = gnn.make_model(TINY), tmp_path / "best_model.pt"
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        saved = list(pool.map(lambda k: gnn.save_checkpoint(model, TINY, path, extra={"epoch": k}), range(24)))
+    assert saved == [path] * 24 and gnn.load_checkpoint(path)[2]["epoch"] in range(24)
+    with pytest.raises(Exception):
+        gnn.save_checkpoint(model, TINY, path, extra={"epoch": lambda: 0})  # torch.save cannot pickle a lambda
+    assert gnn.load_checkpoint(path)[2]["epoch"] in range(24)  # the last good checkpoint is still there
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best_model.pt"]
+
+
+def test_failed_graph_cache_write_warns_and_returns_the_graphs(crystals, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")  # a cache folder below a file cannot be created (as on a read-only disk)
+    with pytest.warns(UserWarning, match=r"Could not save the graph cache .*a_file"):
+        data = gnn.build_graphs(crystals[:3], "formation_energy_peratom", TINY, cache_dir=blocker / "c", progress=False)
+    assert len(data) == 3

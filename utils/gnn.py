@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from .data import DatasetError, Split, is_missing, split_records
+from .data import DatasetError, Split, is_missing, split_records, write_atomically
 from .properties import unit_of
 from .structures import atoms_from_record
 
@@ -208,13 +208,10 @@ def _load_cache(path: Path, n_records: int) -> dict | None:
 
 
 def _save_atomically(payload: dict, path: Path) -> Path:
-    """``torch.save`` through a temporary file beside ``path``: a reader never sees half a file."""
+    """``torch.save`` through ``data.write_atomically``: a reader never sees half a file, two writers never clash."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(payload, path.with_suffix(".part"))
-    path.with_suffix(".part").replace(path)
-    return path
+    return write_atomically(Path(path), lambda tmp: torch.save(payload, tmp))
 
 
 def build_graphs(
@@ -226,7 +223,8 @@ def build_graphs(
     progress: bool = True,
     skip_empty: bool = False,
 ) -> GraphDataset:
-    """Build (once) the graphs of ``records`` for ``prop``; with ``cache_dir`` they are saved and reused.
+    """Build (once) the graphs of ``records`` for ``prop``; with ``cache_dir`` they are saved (a failed write only
+    warns) and reused.
 
     The cache file is named by :func:`cache_key` (graph settings and structures), so a changed cutoff,
     lattice or atom builds new graphs. Raises GNNError for a record without a value, and for a structure
@@ -248,8 +246,15 @@ def build_graphs(
                 if not skip_empty:
                     raise
                 payload["skipped"][ident] = str(exc)
-        if path is not None:
-            _save_atomically(payload, path)
+        try:
+            if path is not None:
+                _save_atomically(payload, path)
+        except OSError as exc:  # a read-only folder or a full disk must not lose the graphs just built
+            warnings.warn(
+                f"Could not save the graph cache {path} ({exc}); the graphs are used now and built again next time. "
+                "Pass a writable cache_dir to keep them.",
+                stacklevel=2,
+            )
     if payload["skipped"] and not skip_empty:
         raise GNNError(next(iter(payload["skipped"].values())))
     graphs = [_from_tensors(t) for t in payload["graphs"]]
@@ -474,19 +479,32 @@ def _weights(path: Path, device: str) -> dict:
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise GNNError(f"{path} holds more than weights and numbers; it was not loaded ({exc}).") from exc
+        raise GNNError(
+            f"{path} holds more than weights and numbers, so it was not loaded (unpickling it could run code): "
+            f"{exc} Delete it, and train or download the model again."
+        ) from exc
+
+
+def alignn_model(config: dict[str, Any], weights: Path, device: str = "cpu"):
+    """alignn's DGL-free ``ALIGNNAtomWisePure`` of an alignn ``config`` (its ``"model"`` section) in eval mode, with
+    the weights of ``weights`` read with ``weights_only=True`` (GNNError when the file holds more)."""
+    from alignn.models.alignn_atomwise_pure import ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig
+
+    name = config["model"].get("name", "alignn_atomwise_pure")
+    if name != "alignn_atomwise_pure":
+        raise GNNError(f"{weights}: its config names the model {name!r}; only 'alignn_atomwise_pure' loads here.")
+    model = ALIGNNAtomWisePure(ALIGNNAtomWisePureConfig(**config["model"]))
+    model.load_state_dict(_weights(Path(weights), device))
+    return model.to(device).eval()
 
 
 def load_published(folder: Path, device: str = "cpu"):
     """``(model, cfg)`` of a :func:`published_model` folder: the model in eval mode, ``cfg`` the graph settings
     (cutoff, neighbours, three-body cutoff) of its ``config.json``."""
-    from alignn.models.alignn_atomwise_pure import ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig
-
     config = json.loads((Path(folder) / "config.json").read_text())
     if config.get("atom_features", "cgcnn") != "cgcnn":
         raise GNNError(f"{folder}: atom features {config['atom_features']!r}; this lesson builds cgcnn graphs.")
-    model = ALIGNNAtomWisePure(ALIGNNAtomWisePureConfig(**config["model"]))
-    model.load_state_dict(_weights(Path(folder) / "best_model.pt", device))
+    model = alignn_model(config, Path(folder) / "best_model.pt", device)
     cfg = GNNConfig(cutoff=float(config.get("cutoff", 8.0)), max_neighbors=config.get("max_neighbors", 12))
     cfg.three_body_cutoff = config.get("three_body_cutoff", 3.5) or cfg.cutoff  # alignn: None means the cutoff
-    return model.to(device).eval(), cfg
+    return model, cfg
