@@ -661,3 +661,24 @@ def test_download_errors_point_to_the_offline_section_of_docs_data_md(online, fa
     with pytest.raises(DatasetError, match="docs/DATA.md, section 'Working offline'"):
         load_dataset("dft_2d")
     assert "\n## Working offline\n" in (data.REPO_ROOT / "docs" / "DATA.md").read_text()
+
+
+def test_max_records_keeps_a_seeded_uniform_sample_in_file_order(isolated, records):
+    offline, _ = isolated
+    write_json(offline / "dft_3d.json", records)
+    first = load_dataset("dft_3d", max_records=5, seed=3)
+    again = load_dataset("dft_3d", max_records=5, seed=3)
+    order = [r["jid"] for r in records]
+    assert [r["jid"] for r in first] == [r["jid"] for r in again] and len(first) == 5
+    assert sorted(order.index(r["jid"]) for r in first) == [order.index(r["jid"]) for r in first]
+    assert [r["jid"] for r in first] != order[:5]  # not simply the first five
+    assert len(load_dataset("dft_3d", max_records=50)) == len(records)
+
+
+def test_sample_stream_is_uniform():
+    from collections import Counter
+
+    from utils.data import sample_stream
+
+    counts = Counter(x for seed in range(2000) for x in sample_stream(range(10), 3, seed))
+    assert set(counts) == set(range(10)) and max(counts.values()) / min(counts.values()) < 1.3

@@ -235,10 +235,28 @@ def iter_records(path: Path, required_keys: list[str], label: str | None = None)
 
 
 def read_records(
-    path: Path, required_keys: list[str], label: str | None = None, max_records: int | None = None
+    path: Path,
+    required_keys: list[str],
+    label: str | None = None,
+    max_records: int | None = None,
+    sample: tuple[int, int] | None = None,
 ) -> list[Record]:
-    """Every validated record of ``path`` (see ``iter_records``), or only the first ``max_records``."""
-    return list(itertools.islice(iter_records(path, required_keys, label), max_records))
+    """Every validated record of ``path`` (see ``iter_records``), or only the first ``max_records``; with
+    ``sample=(k, seed)`` a seeded uniform sample of k of them, drawn while streaming (memory for k records)."""
+    records = itertools.islice(iter_records(path, required_keys, label), max_records)
+    return list(records) if sample is None else sample_stream(records, *sample)
+
+
+def sample_stream(items: Iterable[Any], k: int, seed: int) -> list[Any]:
+    """A seeded uniform random sample of ``k`` items of a stream, in stream order (reservoir sampling: one pass,
+    memory for ``k`` items); every item when there are at most ``k``."""
+    rng, kept = random.Random(seed), []
+    for n, item in enumerate(items):
+        if n < k:
+            kept.append((n, item))
+        elif (slot := rng.randrange(n + 1)) < k:
+            kept[slot] = (n, item)
+    return [item for _, item in sorted(kept, key=lambda pair: pair[0])]
 
 
 def check_records(records: list[Record], required_keys: list[str], label: str, offset: int = 0) -> None:
@@ -409,22 +427,26 @@ def _figshare_file(name: str) -> Path:
     return cached
 
 
-def _read_source(name: str, path: Path | None, limit: int | None, required: list[str]) -> list[Record]:
+def _read_source(
+    name: str, path: Path | None, limit: int | None, required: list[str], sample: tuple[int, int] | None = None
+) -> list[Record]:
     """Records of ``name`` from ``path`` (a data-folder file), or (None) from the cached download, which a
     damaged file re-fetches."""
     if path is not None:
-        return read_records(path, required, label=f"{name} ({path})", max_records=limit)
-    read = lambda cached: read_records(cached, required, f"cached {name}", max_records=limit)  # noqa: E731
+        return read_records(path, required, label=f"{name} ({path})", max_records=limit, sample=sample)
+    read = lambda cached: read_records(cached, required, f"cached {name}", limit, sample)  # noqa: E731
     records = _read_cache(_figshare_file(name), read)
     return read(_figshare_file(name)) if records is None else records  # None: fetched again just now
 
 
-def _read_records_of(name: str, folder: Path | None, limit: int | None) -> list[Record]:
+def _read_records_of(
+    name: str, folder: Path | None, limit: int | None, sample: tuple[int, int] | None = None
+) -> list[Record]:
     """``_read_source``; ``mlearn_<El>`` is a per-element file, or the single-element configurations of the
     whole mlearn set (``energy`` copied to ``total_energy`` where absent; forcefields decides its unit)."""
     path = None if folder is None else _folder_file(name, folder)
     if not name.startswith(MLEARN_PREFIX) or (path is not None and path.name.startswith(name)):
-        return _read_source(name, path, limit, _required_keys(name))
+        return _read_source(name, path, limit, _required_keys(name), sample)
     element = name[len(MLEARN_PREFIX) :]  # path: None (download) or the whole mlearn set of the folder
     records = [dict(r) for r in _read_source("mlearn", path, None, _required_keys("mlearn"))]
     records = [r for r in records if set(r["atoms"]["elements"]) == {element}]
@@ -434,7 +456,7 @@ def _read_records_of(name: str, folder: Path | None, limit: int | None) -> list[
     if not records:
         raise DatasetError(f"mlearn holds no single-element {element} configurations.")
     check_records(records, _required_keys(name), name)
-    return records[:limit]
+    return records[:limit] if sample is None else sample_stream(records[:limit], *sample)
 
 
 def dataset_path(name: str) -> Path:
@@ -663,8 +685,17 @@ def _load_built(name: str) -> tuple[list[Record], str]:
 # --- The one loader ---
 
 
-def load_dataset(name: str, verbose: bool = True, fallback_to_sample: bool = False) -> list[Record]:
+def load_dataset(
+    name: str,
+    verbose: bool = True,
+    fallback_to_sample: bool = False,
+    max_records: int | None = None,
+    seed: int = 42,
+) -> list[Record]:
     """Records of dataset ``name`` (see ``known_datasets()``) from ``data_source()``.
+
+    With ``max_records`` a seeded uniform random sample of that many records is kept, drawn while the file is
+    streamed, so memory holds only those (the whole dft_3d holds several GB as Python objects).
 
     With ``verbose`` one line says where the records came from. Env ``AIMS_MAX_RECORDS=N`` keeps only the
     first N records, read as a stream (small machines). With ``fallback_to_sample``, a failed download is
@@ -683,7 +714,8 @@ def load_dataset(name: str, verbose: bool = True, fallback_to_sample: bool = Fal
             records, source = _load_built(name)
             limit = None
         else:
-            records = _read_records_of(name, folder, limit)
+            sample = None if max_records is None else (max_records, seed)
+            records = _read_records_of(name, folder, limit, sample)
             source = _folder_label(folder) if folder else f"jarvis-tools figshare (cache {cache_dir()})"
     except DatasetError as exc:
         if folder is not None or not fallback_to_sample:
@@ -694,12 +726,14 @@ def load_dataset(name: str, verbose: bool = True, fallback_to_sample: bool = Fal
         # sample's split files by itself when their download fails
         token = _SAMPLE_FALLBACK.set(True)
         try:
-            return load_dataset(name, verbose=verbose)
+            return load_dataset(name, verbose=verbose, max_records=max_records, seed=seed)
         finally:
             _SAMPLE_FALLBACK.reset(token)
     records = _without_duplicates(records, f"{name} from {source}")
     if verbose:
         capped = f" (capped by AIMS_MAX_RECORDS={limit})" if limit is not None and len(records) >= limit else ""
+        if max_records is not None and len(records) >= max_records:
+            capped += f" (a random {max_records}, seed {seed})"
         print(f"{name}: {len(records)} records from {source}{capped}")
     return records
 
