@@ -1,9 +1,9 @@
 """ALIGNN plumbing for lesson 04 (its training loop, ALIGNN layer and forces by autograd are in the notebooks).
 
-The shared config, graphs with clear errors and a content-keyed cache, a picture of the two graphs, prediction
-(always in fp32), checkpoints that load with ``weights_only=True``, the driver of alignn's trainer (with its
-multi-GPU command line and the platforms it cannot run on), and alignn's published ALIGNN 2.0 models
-(downloaded once, online only; offline one line says why not).
+The shared config, graphs with clear errors and a content-keyed cache, prediction (always in fp32), checkpoints
+that load with ``weights_only=True``, the driver of alignn's trainer (with its multi-GPU command line and the
+platforms it cannot run on), and alignn's published ALIGNN 2.0 models (downloaded once, online only; offline
+one line says why not).
 """
 
 from __future__ import annotations
@@ -135,36 +135,6 @@ def build_graph(atoms, cfg: GNNConfig, ident: str = "structure"):
     g.ndata, g.edata = {"atom_features": g.ndata["atom_features"]}, {"r": g.edata["r"].detach()}
     lg.ndata, lg.edata = {}, {}
     return g, lg
-
-
-def draw_graphs(atoms, cfg: GNNConfig, title: str = ""):
-    """A figure of the two graphs of ``atoms`` (the lesson's part 04a, section 1, counts them): left, the crystal
-    graph (atoms of the cell, their neighbours in any cell, a line per bond); right, the line graph (a node per
-    bond at its midpoint, a line per pair of bonds that share an atom: an angle)."""
-    import matplotlib.pyplot as plt
-
-    g, lg = build_graph(atoms, cfg)
-    start = np.asarray(atoms.cart_coords)[g.src.numpy()]
-    end = start + g.edata["r"].numpy()  # a bond vector points to the neighbour, in whichever cell it is
-    mid = (start + end) / 2
-    fig = plt.figure(figsize=(9, 4.2))
-    ax1, ax2 = (fig.add_subplot(1, 2, i, projection="3d") for i in (1, 2))
-    for a, b in zip(start, end):
-        ax1.plot(*zip(a, b), color="0.6", lw=0.8)
-    ax1.scatter(*end.T, s=12, color="tab:blue", alpha=0.4, label="neighbour (any cell)")
-    ax1.scatter(*np.asarray(atoms.cart_coords).T, s=80, color="tab:red", label="atom in the cell")
-    ax1.set_title(f"crystal graph: {g.num_nodes} nodes, {g.num_edges} edges", fontsize=9)
-    ax1.legend(fontsize=7, loc="upper left")
-    for a, b in zip(mid[lg.src.numpy()], mid[lg.dst.numpy()]):
-        ax2.plot(*zip(a, b), color="tab:green", lw=0.5, alpha=0.6)
-    ax2.scatter(*mid.T, s=10, color="tab:purple")
-    ax2.set_title(f"line graph: {lg.num_nodes} nodes (bonds), {lg.num_edges} edges (angles)", fontsize=9)
-    for ax in (ax1, ax2):
-        ax.set(xlabel="x (Å)", ylabel="y (Å)", zlabel="z (Å)")
-        ax.tick_params(labelsize=6)
-    fig.suptitle(title)
-    fig.tight_layout()
-    return fig
 
 
 class GraphDataset:
