@@ -77,6 +77,15 @@ def test_real_cfid_fast_of_silicon_matches_jarvis():
     assert vec[names.index("cell:volume_per_atom")] == pytest.approx(volume, rel=1e-4)
 
 
+def test_elements_without_data_are_those_jarvis_stores_as_minus_9999():
+    from jarvis.core.specie import Specie
+
+    missing = F.elements_without_data(["Si", "O", "Xe", "Eu", "Kr"])
+    assert missing == {"Xe", "Eu"}
+    assert np.mean(np.asarray(Specie("Xe").get_descrp_arr) == -9999) > 0.9
+    assert not np.any(np.asarray(Specie("Kr").get_descrp_arr) == -9999)
+
+
 def counting_featurizer(calls):
     def featurize(record, kind):
         calls.append(record["jid"])

@@ -320,3 +320,26 @@ def featurize_split(
         fs = compute_features(records, kind=kind, **kwargs)
         out[part] = SplitData(fs.X, align(records, fs.jids, prop), fs.jids)
     return out
+
+
+# --- elements without elemental data ---
+
+
+def elements_without_data(elements: Iterable[str], share: float = 0.5) -> set[str]:
+    """The ``elements`` for which jarvis-tools knows fewer than ``1 - share`` of CFID's 438
+    elemental properties. jarvis-tools stores an unknown property as -9999, so a material
+    holding such an element (Xe, Rn, Eu, Pm, Po and the heavy radioactive elements) gets
+    chemical descriptors near -9999 / (number of its elements). Written out in notebook 02a,
+    section 2."""
+    from jarvis.core.specie import Specie
+
+    missing = set()
+    for element in set(elements):
+        try:
+            values = np.asarray(Specie(element).get_descrp_arr, dtype=float)
+        except (KeyError, ValueError):  # an element jarvis-tools does not know at all
+            missing.add(element)
+            continue
+        if np.mean(values == -9999) > share:
+            missing.add(element)
+    return missing
