@@ -27,8 +27,9 @@ def check_card(jid: Any, spg_number: Any, shortest_bond: Any, records: list) -> 
         return blank()
     record = next((r for r in records if r.get("jid") == jid), None)
     if record is None:
-        return verdict(False, f"{jid!r} is not a jid of the loaded data: take one from "
-                              "df['jid'].")
+        return verdict(
+            False, f"{jid!r} is not a jid of the loaded data: take one from df['jid']."
+        )
     from jarvis.analysis.structure.spacegroup import Spacegroup3D
     from jarvis.core.atoms import Atoms
 
@@ -36,11 +37,16 @@ def check_card(jid: Any, spg_number: Any, shortest_bond: Any, records: list) -> 
     number = Spacegroup3D(atoms).space_group_number
     bond = shortest_distance(atoms)
     if isinstance(spg_number, bool) or not close(spg_number, number, rtol=0, atol=0):
-        return verdict(False, "the space-group number is Spacegroup3D(atoms)"
-                              ".space_group_number, an integer from 1 to 230.")
+        return verdict(
+            False,
+            "the space-group number is Spacegroup3D(atoms)"
+            ".space_group_number, an integer from 1 to 230.",
+        )
     if not close(shortest_bond, bond, rtol=1e-3):
-        hint = ("the shortest bond is the smallest distance (third entry) over all "
-                "sites of atoms.get_all_neighbors(r=...); raise r when it is empty.")
+        hint = (
+            "the shortest bond is the smallest distance (third entry) over all "
+            "sites of atoms.get_all_neighbors(r=...); raise r when it is empty."
+        )
         return verdict(False, hint)
     return verdict(True, "", f"{jid}: space group {number}, shortest bond {bond:.3f} Å")
 
@@ -53,7 +59,10 @@ def ductile_fractions(frame) -> tuple[float, float]:
     usable = (k > 0) & (g > 0) & gap.notna()
     ductile = (g[usable] / k[usable]) < PUGH_DUCTILE
     metal = gap[usable] == 0
-    share = lambda mask: float(ductile[mask].mean()) if mask.any() else math.nan  # noqa: E731
+
+    def share(mask):
+        return float(ductile[mask].mean()) if mask.any() else math.nan
+
     return share(metal), share(~metal)
 
 
@@ -71,11 +80,19 @@ def check_ductile_fractions(metals: Any, gapped: Any, frame) -> bool:
         return blank()
     expected = ductile_fractions(frame)
     if not _same(metals, expected[0]):
-        hint = ("among materials with K_V > 0, G_V > 0 and an OptB88vdW gap, take "
-                "those with gap == 0 and the fraction with G_V / K_V < 0.571 (0 to 1).")
+        hint = (
+            "among materials with K_V > 0, G_V > 0 and an OptB88vdW gap, take "
+            "those with gap == 0 and the fraction with G_V / K_V < 0.571 (0 to 1)."
+        )
         return verdict(False, hint)
     if not _same(gapped, expected[1]):
-        return verdict(False, "the metals are right; now the same fraction for the "
-                              "materials with gap > 0.")
-    return verdict(True, "", f"metals {expected[0]:.0%} ductile, materials with a gap "
-                             f"{expected[1]:.0%}.")
+        return verdict(
+            False,
+            "the metals are right; now the same fraction for the "
+            "materials with gap > 0.",
+        )
+    return verdict(
+        True,
+        "",
+        f"metals {expected[0]:.0%} ductile, materials with a gap {expected[1]:.0%}.",
+    )

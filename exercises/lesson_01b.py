@@ -34,8 +34,11 @@ def check_stable_oxide(jid: Any, is_ductile: Any, frame) -> bool:
         return verdict(jid is None, hint, "No oxide passes in this data.")
     best = ranked.iloc[0]
     if jid != best["jid"]:
-        return verdict(False, "keep oxides with gap > 3 eV, e_hull_here < 0.1 eV/atom, "
-                              "K_V > 0 and G_V > 0, then take the smallest G_V / K_V.")
+        return verdict(
+            False,
+            "keep oxides with gap > 3 eV, e_hull_here < 0.1 eV/atom, "
+            "K_V > 0 and G_V > 0, then take the smallest G_V / K_V.",
+        )
     ductile = bool(best["pugh"] < PUGH_DUCTILE)
     if not isinstance(is_ductile, (bool, np.bool_)) or bool(is_ductile) != ductile:
         hint = f"{jid} has G/K = {best['pugh']:.2f}: compare it with 0.571 (True/False)"
@@ -60,8 +63,10 @@ def check_easiest_magnet(jid: Any, frame) -> bool:
         return blank()
     expected = easiest_magnet(frame)
     if jid != expected:
-        hint = ("keep rows with an exfoliation energy and magmom_oszicar > 0.5 μB, "
-                "then take the jid of the smallest exfoliation energy (None if none).")
+        hint = (
+            "keep rows with an exfoliation energy and magmom_oszicar > 0.5 μB, "
+            "then take the jid of the smallest exfoliation energy (None if none)."
+        )
         return verdict(False, hint)
     return verdict(True, "", f"{expected}." if expected else "No layered magnet here.")
 
@@ -75,16 +80,20 @@ def broken_bonds(slab, bond_length: float = 2.6, bulk_neighbours: int = 4) -> in
     return lost
 
 
-def check_broken_bonds(answer: Any, slab, bond_length: float = 2.6,
-                       bulk_neighbours: int = 4) -> bool:
+def check_broken_bonds(
+    answer: Any, slab, bond_length: float = 2.6, bulk_neighbours: int = 4
+) -> bool:
     """Exercise 4: how many bonds cutting ``slab`` broke (each dangling bond once)."""
     if is_blank(answer):
         return blank()
     expected = broken_bonds(slab, bond_length, bulk_neighbours)
     if isinstance(answer, bool) or not close(answer, expected, rtol=0, atol=0):
-        return verdict(False, f"for each atom count its neighbours closer than "
-                              f"{bond_length} Å (get_all_neighbors) and add up "
-                              f"{bulk_neighbours} minus that count.")
+        return verdict(
+            False,
+            f"for each atom count its neighbours closer than "
+            f"{bond_length} Å (get_all_neighbors) and add up "
+            f"{bulk_neighbours} minus that count.",
+        )
     return verdict(True, "", f"{expected} dangling bonds on the two surfaces.")
 
 
@@ -105,6 +114,9 @@ def check_benchmark(prop: Any, test_size: Any, baseline_mae: Any, split) -> bool
     if isinstance(test_size, bool) or not close(test_size, size, rtol=0, atol=0):
         return verdict(False, "the test size is len(split['test']).")
     if not close(baseline_mae, mae, rtol=1e-3, atol=1e-9):
-        return verdict(False, "predict the mean of the training values for every test "
-                              "record and average the absolute errors.")
+        return verdict(
+            False,
+            "predict the mean of the training values for every test "
+            "record and average the absolute errors.",
+        )
     return verdict(True, "", f"{prop}: {size} test materials, baseline MAE {mae:.4g}.")

@@ -31,8 +31,9 @@ def check_extrapolation(n_needed: Any, log_n: Any, log_mae: Any, target: float) 
     return check_number(n_needed, want, hint, rtol=1e-3)
 
 
-def check_permutation_rise(rise: Any, fitted: Any, X: np.ndarray, X_shuffled: Any,
-                           y: np.ndarray) -> bool:
+def check_permutation_rise(
+    rise: Any, fitted: Any, X: np.ndarray, X_shuffled: Any, y: np.ndarray
+) -> bool:
     """Rise of the MAE of ``fitted`` when its input X is replaced by ``X_shuffled``."""
     if is_blank([rise, X_shuffled]):
         return blank()
@@ -40,8 +41,11 @@ def check_permutation_rise(rise: Any, fitted: Any, X: np.ndarray, X_shuffled: An
     if X_shuffled.shape != X.shape:
         return verdict(False, "X_shuffled must have the shape of X_eval.")
     if np.array_equal(X, X_shuffled):
-        return verdict(False, "X_shuffled equals X_eval: put the cell columns of "
-                              "X_eval[rng.permutation(len(X_eval))] into a copy.")
+        return verdict(
+            False,
+            "X_shuffled equals X_eval: put the cell columns of "
+            "X_eval[rng.permutation(len(X_eval))] into a copy.",
+        )
     want = _mae(y, fitted.predict(X_shuffled)) - _mae(y, fitted.predict(X))
     hint = "the MAE on X_shuffled minus the MAE on X_eval, both from fitted.predict."
     return check_number(rise, want, hint, rtol=1e-6, atol=1e-9)
@@ -54,8 +58,11 @@ def check_property(my_mae: Any, my_mad: Any, model: Any, data: dict) -> bool:
     train, test = data["train"], data["test"]
     want_mad = _mae(test.y, np.full(len(test.y), float(np.mean(train.y))))
     if not close(my_mad, want_mad, rtol=1e-6):
-        return verdict(False, "the MAD is the MAE of always predicting the training "
-                              "mean: mad(my_data['train'].y, my_data['test'].y).")
+        return verdict(
+            False,
+            "the MAD is the MAE of always predicting the training "
+            "mean: mad(my_data['train'].y, my_data['test'].y).",
+        )
     want_mae = _mae(test.y, model.predict(test.X))
     hint = "the test MAE: mae(my_data['test'].y, my_model.predict(my_data['test'].X))."
     return check_number(my_mae, want_mae, hint, rtol=1e-6)

@@ -18,11 +18,18 @@ def check_score_std(answer: Any, d_k: int) -> bool:
     if is_blank(answer):
         return blank()
     if close(answer, d_k, rtol=0.05):
-        return verdict(False, "that is the variance of q . k; the standard deviation "
-                              "is its square root.")
-    return check_number(answer, math.sqrt(d_k), f"sum q * k over the {d_k} columns "
-                        "for each pair, then take the standard deviation of the 10,000 "
-                        "scores.", rtol=0.05)
+        return verdict(
+            False,
+            "that is the variance of q . k; the standard deviation is its square root.",
+        )
+    return check_number(
+        answer,
+        math.sqrt(d_k),
+        f"sum q * k over the {d_k} columns "
+        "for each pair, then take the standard deviation of the 10,000 "
+        "scores.",
+        rtol=0.05,
+    )
 
 
 def rope_partner(dim: int, d: int, halves: bool = False) -> int:
@@ -43,17 +50,29 @@ def check_rope_pair(partner: Any, angle: Any, dim: int, position: int, d: int) -
     if is_blank([partner, angle]):
         return blank()
     if partner == rope_partner(dim, d, halves=True):
-        return verdict(False, "that is the partner in the halves convention "
-                              "(rope_halves); `rope` pairs dimensions 2i and 2i + 1.")
+        return verdict(
+            False,
+            "that is the partner in the halves convention "
+            "(rope_halves); `rope` pairs dimensions 2i and 2i + 1.",
+        )
     if partner != rope_partner(dim, d):
-        return verdict(False, f"dimension {dim} belongs to the pair (2i, 2i + 1) with "
-                              f"i = {dim} // 2.")
+        return verdict(
+            False,
+            f"dimension {dim} belongs to the pair (2i, 2i + 1) with i = {dim} // 2.",
+        )
     if not close(angle, rope_angle(dim, position, d), rtol=1e-6):
-        return verdict(False, "the angle is m * theta_i with theta_i = 10000^(-2i/d), "
-                              "i the index of the pair (not of the dimension).")
+        return verdict(
+            False,
+            "the angle is m * theta_i with theta_i = 10000^(-2i/d), "
+            "i the index of the pair (not of the dimension).",
+        )
     pair = f"({min(dim, partner)}, {max(dim, partner)})"
-    return verdict(True, "", f"pair {pair} turns by {rope_angle(dim, position, d):.4g} "
-                             f"rad at position {position}.")
+    return verdict(
+        True,
+        "",
+        f"pair {pair} turns by {rope_angle(dim, position, d):.4g} "
+        f"rad at position {position}.",
+    )
 
 
 def bond_angle_count(atoms, cutoff: float) -> int:
@@ -75,11 +94,19 @@ def check_bond_angle_count(answer: Any, atoms, cutoff: float) -> bool:
     if expected == 0:
         print(f"With a cutoff of {cutoff} Å no atom has two bonds: try a larger one.")
     if expected and (close(answer, bonds) or close(answer, bonds // 2)):
-        return verdict(False, "that counts bonds (the nodes of the line graph); its "
-                              "edges are the pairs of bonds that share an atom.")
-    return check_number(answer, expected, "count each atom's bonds z "
-                        "(ase.neighborlist.neighbor_list('i', ...) lists the centre "
-                        "atom of every bond) and add up z (z - 1) / 2.", rtol=0)
+        return verdict(
+            False,
+            "that counts bonds (the nodes of the line graph); its "
+            "edges are the pairs of bonds that share an atom.",
+        )
+    return check_number(
+        answer,
+        expected,
+        "count each atom's bonds z "
+        "(ase.neighborlist.neighbor_list('i', ...) lists the centre "
+        "atom of every bond) and add up z (z - 1) / 2.",
+        rtol=0,
+    )
 
 
 def check_noise_wins(answer: Any, betas) -> bool:
@@ -94,5 +121,6 @@ def check_noise_wins(answer: Any, betas) -> bool:
     expected = int(below[0]) + 1
     if close(answer, expected - 1):
         return verdict(False, "count the steps from 1: alpha_bar[0] belongs to step 1.")
-    return check_number(answer, expected, "the noise wins where alpha_bar_t < 1/2.",
-                        rtol=0)
+    return check_number(
+        answer, expected, "the noise wins where alpha_bar_t < 1/2.", rtol=0
+    )

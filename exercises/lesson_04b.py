@@ -16,8 +16,13 @@ def check_ratio(answer: Any, y_train, y_test, y_pred) -> bool:
     y_test = np.asarray(y_test, float)
     mae = np.mean(np.abs(np.asarray(y_pred, float) - y_test))
     mad = np.mean(np.abs(y_test - np.mean(np.asarray(y_train, float))))
-    return check_number(answer, mae / mad, "divide the model's test MAE by the MAE of "
-                        "always predicting the training mean.", rtol=1e-3)
+    return check_number(
+        answer,
+        mae / mad,
+        "divide the model's test MAE by the MAE of "
+        "always predicting the training mean.",
+        rtol=1e-3,
+    )
 
 
 def check_prediction(answer: Any, model, atoms, cfg) -> bool:

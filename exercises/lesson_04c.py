@@ -18,9 +18,14 @@ def check_slope(answer: Any, curve) -> bool:
         hint = "the curve needs two training-set sizes: add to CURVE_FRACTIONS."
         return verdict(False, hint)
     expected = (np.log(err[-1]) - np.log(err[0])) / (np.log(n[-1]) - np.log(n[0]))
-    return check_number(answer, expected, "take logarithms of both columns, then rise "
-                        "over run between the first and the last row.", rtol=1e-3,
-                        atol=1e-6)
+    return check_number(
+        answer,
+        expected,
+        "take logarithms of both columns, then rise "
+        "over run between the first and the last row.",
+        rtol=1e-3,
+        atol=1e-6,
+    )
 
 
 def check_mad(answer: Any, records, prop: Any, max_structures, seed) -> bool:
@@ -32,11 +37,17 @@ def check_mad(answer: Any, records, prop: Any, max_structures, seed) -> bool:
     if is_blank(answer) or is_blank(prop):
         return _blank()
     try:
-        split = gnn.property_split(records, prop, max_structures=max_structures,
-                                   seed=seed)
+        split = gnn.property_split(
+            records, prop, max_structures=max_structures, seed=seed
+        )
     except gnn.GNNError as exc:
         return verdict(False, f"{prop!r} cannot be split: {exc}")
     expected = mad(gnn.targets(split["train"], prop), gnn.targets(split["test"], prop))
-    return check_number(answer, expected, "split with gnn.property_split, then "
-                        "utils.metrics.mad(train values, test values).", rtol=1e-4,
-                        atol=1e-9)
+    return check_number(
+        answer,
+        expected,
+        "split with gnn.property_split, then "
+        "utils.metrics.mad(train values, test values).",
+        rtol=1e-4,
+        atol=1e-9,
+    )

@@ -18,7 +18,7 @@ from ase.eos import EquationOfState
 from ase.units import GPa
 
 from utils import benchmark as bm
-from utils import data
+from utils import chipsff_reference
 from utils import forcefields as ff
 from utils import simulation as sim
 
@@ -151,7 +151,8 @@ def test_reference_records_builder() -> None:
         "vac_en": {"JVASP-1_Si": 3.0, "JVASP-10_Si": 9.0},
     }
     structures = {"JVASP-1": {"lattice_mat": np.eye(3).tolist(), "coords": [[0, 0, 0]], "elements": ["Si"]}}
-    recs = data.reference_records(structures, tables, {"bulk_modulus": {"JVASP-1": 99.2}}, ["JVASP-1", "JVASP-2"])
+    experiments = {"bulk_modulus": {"JVASP-1": 99.2}}
+    recs = chipsff_reference.reference_records(structures, tables, experiments, ["JVASP-1", "JVASP-2"])
     assert len(recs) == 1
     assert recs[0]["reference"] == {"kv": 10.0, "surf_en": {"1_0_0": 1.5}, "vac_en": {"Si": 3.0}}
     assert recs[0]["experiment"] == {"bulk_modulus": 99.2}
@@ -189,7 +190,7 @@ def test_alignn_ff_folder_belongs_to_notebook_06() -> None:
 
 def test_published_alignn_ff_is_listed_unavailable_offline_with_its_reason(monkeypatch, tmp_path, capsys) -> None:
     monkeypatch.setenv("AIMS_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr("utils.runtime.reachable", lambda url, timeout=3.0, offline_vars=(): (False, "no DNS"))
+    monkeypatch.setattr("utils.files.reachable", lambda url, timeout=3.0, offline_vars=(): (False, "no DNS"))
     monkeypatch.setattr(bm.CALCULATORS["ALIGNN-FF-MPtrj"], "_instance", None)
     assert bm.CALCULATORS["ALIGNN-FF-MPtrj"].supports(["Cu", "O", "Si"])  # universal: every element
     assert bm.available_calculators(["ALIGNN-FF-MPtrj"]) == []

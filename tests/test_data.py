@@ -9,8 +9,9 @@ import zipfile
 import pytest
 from conftest import make_record, write_benchmark, write_json
 
-from utils import data
-from utils.data import DatasetError, load_dataset, split_records, to_dataframe, with_property
+from utils import data, files, leaderboard
+from utils.data import DatasetError, load_dataset, to_dataframe, with_property
+from utils.leaderboard import split_records
 
 TAG = "jdft_3d-test.json"
 URL = "https://figshare.example/files/1"
@@ -55,7 +56,7 @@ def online(tmp_path, monkeypatch):
     monkeypatch.setenv("AIMS_MODE", "full")
     monkeypatch.delenv("AIMS_DATA_DIR", raising=False)
     monkeypatch.setenv("AIMS_CACHE_DIR", str(cache))
-    monkeypatch.setattr(data, "_network_failed", [])
+    monkeypatch.setattr(files, "_network_failed", [])
     return cache
 
 
@@ -319,9 +320,9 @@ def test_unwritable_cache_folder_says_to_set_aims_cache_dir(tmp_path, monkeypatc
 
 def test_temporary_files_have_unique_names(tmp_path):
     dest = tmp_path / "x.json"
-    first, second = data._temporary_beside(dest), data._temporary_beside(dest)
+    first, second = files._temporary_beside(dest), files._temporary_beside(dest)
     assert first != second and first.name.endswith(".part")
-    data.write_atomically(dest, "[1]")
+    files.write_atomically(dest, "[1]")
     assert dest.read_text() == "[1]"
 
 
@@ -377,7 +378,7 @@ def test_leaderboard_file_downloaded_at_the_pinned_commit_and_cached(online, rec
     first = split_records(records, "formation_energy_peratom")
     second = split_records(records, "formation_energy_peratom")
     commit = data.registry()["leaderboard"]["commit"]
-    assert calls == [data.leaderboard_url("AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip")]
+    assert calls == [leaderboard.file_url("AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip")]
     assert commit in calls[0]
     assert len(first["test"]) == len(second["test"]) == 5
 
@@ -392,10 +393,10 @@ def test_leaderboard_404_means_random_split_and_network_failure_uses_the_sample(
             raise error
 
     monkeypatch.setattr(requests, "get", lambda *a, **k: NotFound(b""))
-    table, reason = data.leaderboard_table("AI/SinglePropertyPrediction/dft_3d_nat.json.zip")
+    table, reason = leaderboard.benchmark_table("AI/SinglePropertyPrediction/dft_3d_nat.json.zip")
     assert table is None and "has no benchmark" in reason
     monkeypatch.setattr(requests, "get", lambda *a, **k: (_ for _ in ()).throw(requests.ConnectionError("down")))
-    table, origin = data.leaderboard_table("AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip")
+    table, origin = leaderboard.benchmark_table("AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip")
     assert table is not None and "sample" in origin and "using the shipped sample's copy" in capsys.readouterr().out
 
 
@@ -425,13 +426,13 @@ def test_to_dataframe_turns_na_into_nan(records):
 def test_stream_parser_matches_json_at_any_chunk_size(chunk_size):
     items = [{"jid": "a", "x": [1, 2.5, "na"]}, {"jid": "b", "s": "],{"}, 12345, "text", [], {}]
     text = " \n" + json.dumps(items, indent=1) + "\n"
-    assert list(data.iter_json_list(io.StringIO(text), chunk_size=chunk_size)) == items
+    assert list(files.iter_json_list(io.StringIO(text), chunk_size=chunk_size)) == items
 
 
 @pytest.mark.parametrize("text", ['[{"a": 1} {"b": 2}]', '[{"a": 1},', '{"a": 1}', "[1, 2"])
 def test_stream_parser_rejects_malformed_lists(text):
     with pytest.raises(ValueError):
-        list(data.iter_json_list(io.StringIO(text), chunk_size=4))
+        list(files.iter_json_list(io.StringIO(text), chunk_size=4))
 
 
 def test_max_records_env_caps_the_read(isolated, records, monkeypatch):
@@ -452,7 +453,7 @@ def sample_folder_copy(dest, keep=lambda rec: True):
     import shutil
 
     shutil.copytree(data.SAMPLE_DIR / "jarvis_leaderboard", dest / "jarvis_leaderboard")
-    records = data.read_records(data.SAMPLE_DIR / "dft_3d.json.zip", ["jid", "atoms"])
+    records = files.read_records(data.SAMPLE_DIR / "dft_3d.json.zip", ["jid", "atoms"])
     write_json(dest / "dft_3d.json", [r for r in records if keep(r)])
     return dest
 
@@ -517,7 +518,7 @@ def test_sample_matches_its_manifest_and_stays_small():
 
 
 def test_sample_records_are_plain_and_hold_what_the_lessons_name():
-    records = data.read_records(data.SAMPLE_DIR / "dft_3d.json.zip", ["jid", "atoms"])
+    records = files.read_records(data.SAMPLE_DIR / "dft_3d.json.zip", ["jid", "atoms"])
     assert not [k for r in records for k in r if k.startswith("_")]
     jids = {r["jid"] for r in records}
     assert {"JVASP-1002", "JVASP-39", "JVASP-816", "JVASP-19679"} <= jids
@@ -534,7 +535,7 @@ def test_sample_gives_the_leaderboard_split(monkeypatch):
     monkeypatch.setenv("AIMS_MODE", "fast")
     records = load_dataset("dft_3d", verbose=False)
     split = split_records(records, "formation_energy_peratom")
-    table = data.read_benchmark(
+    table = leaderboard.read_benchmark(
         data.SAMPLE_DIR / "jarvis_leaderboard/AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip"
     )
     assert {r["jid"] for r in split["test"]} == set(table["test"])
@@ -543,7 +544,7 @@ def test_sample_gives_the_leaderboard_split(monkeypatch):
 
 def test_write_atomically_takes_a_writer_and_cleans_up_when_it_fails(tmp_path):
     dest = tmp_path / "x.bin"
-    data.write_atomically(dest, lambda tmp: tmp.write_bytes(b"ok"))
+    files.write_atomically(dest, lambda tmp: tmp.write_bytes(b"ok"))
     assert dest.read_bytes() == b"ok"
 
     def half_then_disk_full(tmp):
@@ -551,7 +552,7 @@ def test_write_atomically_takes_a_writer_and_cleans_up_when_it_fails(tmp_path):
         raise OSError(28, "No space left on device")
 
     with pytest.raises(OSError, match="No space left"):
-        data.write_atomically(dest, half_then_disk_full)
+        files.write_atomically(dest, half_then_disk_full)
     assert dest.read_bytes() == b"ok" and [p.name for p in tmp_path.iterdir()] == ["x.bin"]
 
 
@@ -577,7 +578,7 @@ def test_failed_cache_write_of_a_built_dataset_warns_and_returns_it(tmp_path, mo
     def disk_full(dest, content):
         raise OSError(errno.ENOSPC, "No space left on device", str(dest))
 
-    monkeypatch.setattr(data, "write_atomically", disk_full)
+    monkeypatch.setattr(files, "write_atomically", disk_full)
     with pytest.warns(UserWarning, match=r"Could not save chipsff_reference .*No space left"):
         records = load_dataset("chipsff_reference", verbose=False)
     assert len(records) >= 9
@@ -648,7 +649,7 @@ def test_fallback_leaves_the_environment_alone_and_splits_like_the_sample(online
     records = load_dataset("dft_3d", verbose=False, fallback_to_sample=True)
     assert dict(os.environ) == before
     split = split_records(records, "formation_energy_peratom")
-    table = data.read_benchmark(
+    table = leaderboard.read_benchmark(
         data.SAMPLE_DIR / "jarvis_leaderboard/AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip"
     )
     assert {r["jid"] for r in split["test"]} == set(table["test"])
@@ -678,7 +679,7 @@ def test_max_records_keeps_a_seeded_uniform_sample_in_file_order(isolated, recor
 def test_sample_stream_is_uniform():
     from collections import Counter
 
-    from utils.data import sample_stream
+    from utils.files import sample_stream
 
     counts = Counter(x for seed in range(2000) for x in sample_stream(range(10), 3, seed))
     assert set(counts) == set(range(10)) and max(counts.values()) / min(counts.values()) < 1.3

@@ -10,7 +10,7 @@ from jarvis.analysis.defects.surface import Surface
 from jarvis.core.atoms import ase_to_atoms
 
 from exercises import lesson_01a, lesson_01b
-from utils import data
+from utils import data, files, leaderboard
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +20,7 @@ def silicon():
 
 @pytest.fixture(scope="module")
 def sample():
-    records = data.read_records(data.SAMPLE_DIR / "dft_3d.json.zip", ["jid", "atoms"])
+    records = files.read_records(data.SAMPLE_DIR / "dft_3d.json.zip", ["jid", "atoms"])
     frame = data.to_dataframe(records)
     frame["elements"] = [tuple(sorted(set(r["atoms"]["elements"]))) for r in records]
     return records, frame
@@ -80,7 +80,7 @@ def test_broken_bonds_of_a_si111_slab(silicon):
 
 def test_benchmark_check_recomputes_the_train_mean_baseline(sample):
     records, _ = sample
-    split = data.split_records(records, "optb88vdw_bandgap")
+    split = leaderboard.split_records(records, "optb88vdw_bandgap")
     size, mae = lesson_01b.train_mean_baseline(split, "optb88vdw_bandgap")
     assert size == len(split["test"]) and mae > 0
     assert lesson_01b.check_benchmark("optb88vdw_bandgap", size, mae, split)
@@ -92,7 +92,7 @@ def test_benchmark_check_recomputes_the_train_mean_baseline(sample):
 def test_registry_counts_are_whole_benchmarks_beside_the_sample():
     """The database counts lesson 01 prints are at least the sample's counts (whole benchmarks, not samples)."""
     counts = data.registry()["datasets"]["dft_3d"]["property_counts"]
-    records = data.read_records(data.SAMPLE_DIR / "dft_3d.json.zip", ["jid", "atoms"])
+    records = files.read_records(data.SAMPLE_DIR / "dft_3d.json.zip", ["jid", "atoms"])
     assert counts["formation_energy_peratom"] > 50000
     for prop, whole in counts.items():
         assert whole >= len(data.with_property(records, prop)), prop

@@ -14,7 +14,7 @@ import pytest
 from ase import Atoms
 from ase.build import bulk
 
-from utils import data
+from utils import data, leaderboard, pretrained
 from utils import forcefields as ff
 from utils import simulation as sim
 
@@ -151,9 +151,9 @@ def test_alignn_checkpoint_is_reused_only_on_an_exact_match(monkeypatch, tmp_pat
         (out / "best_model.pt").write_bytes(b"weights")
         return 0.1
 
-    monkeypatch.setattr(data, "split_records", lambda recs, prop: SimpleNamespace(labels={}))
+    monkeypatch.setattr(leaderboard, "split_records", lambda recs, prop: SimpleNamespace(labels={}))
     monkeypatch.setattr(ff, "_alignn_initial_model", fake_init)
-    monkeypatch.setattr(ff, "_run_alignn_trainer", fake_trainer)
+    monkeypatch.setattr(ff, "_fine_tune", fake_trainer)
     recs = [record(2, -5 - 0.01 * k, jid=f"c{k}") for k in range(30)]
     out = tmp_path / "Si"
     assert not ff.completed_checkpoint(out)
@@ -182,19 +182,19 @@ def test_alignn_ff_config_is_valid_for_alignn_and_small():
 
 def test_published_universal_ff_is_a_calculator_for_any_element(tiny_alignn_ff, monkeypatch):
     """A published force-field folder (here the tiny real model, as alignn's archive would unpack it) becomes a
-    calculator with no element check; offline the one line of utils.gnn.published_model comes back instead."""
-    from utils import gnn
+    calculator with no element check; offline the one line of utils.pretrained.published_model comes back instead."""
 
     folder, name = tiny_alignn_ff
     (folder / "best_model.pt").write_bytes((folder / name).read_bytes())
-    monkeypatch.setattr(gnn, "published_model", lambda model, timeout=5.0: (folder, f"{model}: cached"))
+    monkeypatch.setattr(pretrained, "published_model", lambda model, timeout=5.0: (folder, f"{model}: cached"))
     calc, line = ff.published_ff_calculator("mptrj_ff")
     assert line == "mptrj_ff: cached" and calc.elements is None
     for atoms in (bulk("Cu", "fcc", a=3.6), bulk("Si", "diamond", a=5.43)):
         atoms.calc = calc
         assert np.isfinite(atoms.get_potential_energy()) and atoms.get_forces().shape == (len(atoms), 3)
     (folder / "best_model.pt").unlink()
-    monkeypatch.setattr(gnn, "published_model", lambda model, timeout=5.0: (None, f"{model} not downloaded: why"))
+    offline = lambda model, timeout=5.0: (None, f"{model} not downloaded: why")  # noqa: E731
+    monkeypatch.setattr(pretrained, "published_model", offline)
     assert ff.published_ff_calculator("mptrj_ff") == (None, "mptrj_ff not downloaded: why")
 
 
@@ -235,7 +235,6 @@ def test_crafted_alignn_ff_checkpoint_is_refused_without_running_code(tiny_align
     """alignn's own calculator unpickles best_model.pt (weights_only=False): a crafted file would run code."""
     import torch
 
-    from utils import gnn
 
     folder, _ = tiny_alignn_ff
     evil = tmp_path / "evil_ff"
@@ -251,7 +250,7 @@ def test_crafted_alignn_ff_checkpoint_is_refused_without_running_code(tiny_align
     with pytest.warns(UserWarning, match="does not say which elements"):
         with pytest.raises(ff.ForceFieldError, match=r"best_model.pt holds more than weights"):
             ff.alignn_ff_calculator(evil)
-    monkeypatch.setattr(gnn, "published_model", lambda model, timeout=5.0: (evil, f"{model}: cached"))
+    monkeypatch.setattr(pretrained, "published_model", lambda model, timeout=5.0: (evil, f"{model}: cached"))
     with pytest.raises(ff.ForceFieldError, match="holds more than weights"):
         ff.published_ff_calculator("mptrj_ff")
     assert not marker.exists()

@@ -18,8 +18,8 @@ pytest.importorskip("alignn")
 
 from conftest import write_benchmark  # noqa: E402
 
+from utils import alignn_trainer, files, gnn, leaderboard, pretrained  # noqa: E402
 from utils import data as data_layer  # noqa: E402
-from utils import gnn  # noqa: E402
 
 TINY = gnn.GNNConfig(alignn_layers=1, gcn_layers=1, hidden_features=16, embedding_features=16, batch_size=4, epochs=2)
 
@@ -164,7 +164,7 @@ def test_crafted_graph_cache_is_rebuilt_without_running_code(crystals, tmp_path)
     marker = tmp_path / "code-ran"
     path = tmp_path / f"graphs-{gnn.cache_key(crystals[:3], TINY)}.pt"
     torch.save({"graphs": [RunsCode(marker)], "kept": [0, 1, 2], "skipped": {}}, path)
-    with pytest.warns(UserWarning, match="unreadable graph cache"):
+    with pytest.warns(UserWarning, match="damaged"):
         data = gnn.build_graphs(crystals[:3], "formation_energy_peratom", TINY, cache_dir=tmp_path, progress=False)
     assert not marker.exists() and len(data) == 3
     assert torch.load(path, weights_only=True)["kept"] == [0, 1, 2]  # rewritten as plain tensors
@@ -226,21 +226,21 @@ def test_model_from_weights_loads_a_plain_state_dict(crystals, tmp_path):
 
 @pytest.mark.parametrize("system, skipped", [("Windows", True), ("Linux", False), ("Darwin", False)])
 def test_alignn_trainer_is_skipped_on_windows_only(system, skipped, monkeypatch, crystals, tmp_path):
-    monkeypatch.setattr(gnn.platform, "system", lambda: system)
-    why = gnn.alignn_trainer_unavailable()
-    assert bool(why) is skipped and gnn.alignn_trainer_unavailable(system) == why
+    monkeypatch.setattr(alignn_trainer.platform, "system", lambda: system)
+    why = alignn_trainer.unavailable()
+    assert bool(why) is skipped and alignn_trainer.unavailable(system) == why
     if skipped:
         assert "WSL" in why and "\n" not in why
-        split = data_layer.Split({"train": crystals[:12], "val": crystals[12:16], "test": crystals[16:]}, "test")
+        split = leaderboard.Split({"train": crystals[:12], "val": crystals[12:16], "test": crystals[16:]}, "test")
         with pytest.raises(gnn.GNNError, match="WSL"):
-            gnn.train_reference(split, "formation_energy_peratom", TINY, tmp_path)
+            alignn_trainer.train(split, "formation_energy_peratom", TINY, tmp_path)
         assert not list(tmp_path.iterdir())  # nothing written, no LMDB opened
 
 
 def test_alignn_trainer_keeps_the_best_val_epoch_apart_from_its_last(crystals, tmp_path):
-    split = data_layer.Split({"train": crystals[:12], "val": crystals[12:16], "test": crystals[16:]}, "test")
+    split = leaderboard.Split({"train": crystals[:12], "val": crystals[12:16], "test": crystals[16:]}, "test")
     cfg = gnn.GNNConfig(**{**TINY.__dict__, "epochs": 3})
-    ref = gnn.train_reference(split, "formation_energy_peratom", cfg, tmp_path / "run")
+    ref = alignn_trainer.train(split, "formation_energy_peratom", cfg, tmp_path / "run")
     assert len(ref.history["val MAE"]) == 3 and ref.best_model.exists()
     assert ref.best_epoch == int(np.argmin(ref.history["val MAE"])) + 1
     test = gnn.build_graphs(split["test"], "formation_energy_peratom", cfg, progress=False)
@@ -257,13 +257,13 @@ def test_multi_gpu_command_names_our_keys_and_reads_the_stored_graphs(tmp_path):
 
     run = tmp_path / "run"
     run.mkdir()
-    (run / "config_in.json").write_text(json.dumps(gnn.alignn_training_config(TINY, 12, 4, 4, run)))
+    (run / "config_in.json").write_text(json.dumps(alignn_trainer.training_config(TINY, 12, 4, 4, run)))
     with pytest.raises(gnn.GNNError, match="train .* once on one device first"):
-        gnn.multi_gpu_command(run, tmp_path / "multi")
+        alignn_trainer.multi_gpu_command(run, tmp_path / "multi")
     for part in ("train", "val", "test"):  # what alignn's single-device run leaves behind
         (run / f"lmdb_{part}_data").mkdir()
         (run / f"lmdb_{part}_data" / "data.mdb").write_bytes(b"")
-    command = gnn.multi_gpu_command(run, tmp_path / "multi")
+    command = alignn_trainer.multi_gpu_command(run, tmp_path / "multi")
     assert command[0] == "train_alignn.py"
     args = parser.parse_args(command[1:])
     assert (args.target_key, args.id_key, args.root_dir) == ("target", "jid", str(run))
@@ -276,9 +276,10 @@ def test_alignn_training_config_is_valid_and_keeps_our_split(tmp_path):
     from alignn.config import TrainingConfig
     from alignn.data import get_id_train_val_test
 
-    config = gnn.alignn_training_config(TINY, 12, 4, 4, tmp_path)
+    config = alignn_trainer.training_config(TINY, 12, 4, 4, tmp_path)
     parsed = TrainingConfig(**config)
-    assert not parsed.use_amp and TrainingConfig(**gnn.alignn_training_config(TINY, 1, 1, 1, tmp_path, True)).use_amp
+    amp = alignn_trainer.training_config(TINY, 1, 1, 1, tmp_path, True)
+    assert not parsed.use_amp and TrainingConfig(**amp).use_amp
     assert parsed.neighbor_strategy == "pure_torch" and parsed.model.name == "alignn_atomwise_pure"
     assert parsed.model.atom_input_features == gnn.CGCNN_FEATURES and not parsed.model.calculate_gradient
     train, val, test = get_id_train_val_test(
@@ -292,7 +293,7 @@ def test_parse_alignn_epoch_table(capsys):
 
     print_train_val_loss(0, 0.5, 0.5, 0, 0, 0, 0, 0.4, 0.4, 0, 0, 0, 0, 1.25, 0.1, saving_msg="Saving model")
     print_train_val_loss(1, 0.3, 0.3, 0, 0, 0, 0, 0.35, 0.35, 0, 0, 0, 0, 1.75, 0.1)
-    train, val, seconds = gnn._parse_epoch_times(capsys.readouterr().out)
+    train, val, seconds = alignn_trainer.parse_log(capsys.readouterr().out)
     assert train == [0.5, 0.3] and val == [0.4, 0.35] and seconds == [1.25, 1.75]
 
 
@@ -326,8 +327,8 @@ def published_zip(tmp_path) -> tuple[bytes, object]:
 def online(monkeypatch, tmp_path):
     """A fresh data cache, a network that answers, and no memory of earlier network failures."""
     monkeypatch.setenv("AIMS_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr("utils.runtime.reachable", lambda url, timeout=3.0, offline_vars=(): (True, "answered"))
-    monkeypatch.setattr(data_layer, "_network_failed", [])
+    monkeypatch.setattr("utils.files.reachable", lambda url, timeout=3.0, offline_vars=(): (True, "answered"))
+    monkeypatch.setattr(files, "_network_failed", [])
 
 
 def serve(monkeypatch, response_or_error) -> list[str]:
@@ -347,14 +348,14 @@ def serve(monkeypatch, response_or_error) -> list[str]:
 def test_published_model_downloads_once_and_predicts_like_the_saved_model(published_zip, online, crystals, monkeypatch):
     body, model = published_zip
     asked = serve(monkeypatch, answer(200, body))
-    folder, line = gnn.published_model(PUBLISHED)
+    folder, line = pretrained.published_model(PUBLISHED)
     assert folder is not None and "downloaded from https://ndownloader.figshare.com/files/" in line
-    assert sorted(p.name for p in folder.iterdir()) == sorted(gnn.PUBLISHED_FILES)
-    loaded, cfg = gnn.load_published(folder)
+    assert sorted(p.name for p in folder.iterdir()) == sorted(pretrained.PUBLISHED_FILES)
+    loaded, cfg = pretrained.load_published(folder)
     assert (cfg.cutoff, cfg.max_neighbors, cfg.three_body_cutoff) == (8.0, 12, 3.5)
     graphs = gnn.build_graphs(crystals[:4], "formation_energy_peratom", cfg, progress=False)
     assert np.allclose(gnn.predict(loaded, graphs), gnn.predict(model, graphs), atol=1e-6)
-    again, line = gnn.published_model(PUBLISHED)  # cached: no second download
+    again, line = pretrained.published_model(PUBLISHED)  # cached: no second download
     assert again == folder and "cached" in line and len(asked) == 1
 
 
@@ -369,7 +370,7 @@ def test_published_model_downloads_once_and_predicts_like_the_saved_model(publis
 )
 def test_published_model_failure_is_one_line_and_no_folder(served, reason, online, monkeypatch):
     serve(monkeypatch, served)
-    folder, line = gnn.published_model(PUBLISHED)
+    folder, line = pretrained.published_model(PUBLISHED)
     assert folder is None and "\n" not in line and reason in line
     assert PUBLISHED in line and "https://ndownloader.figshare.com/files/" in line and "goes on without it" in line
     assert not list((data_layer.cache_dir() / "alignn2_models").glob("*.zip"))  # no half download left behind
@@ -380,18 +381,18 @@ def test_published_model_archive_without_weights_is_refused(online, monkeypatch,
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("config.json", "{}")
     serve(monkeypatch, answer(200, path.read_bytes()))
-    folder, line = gnn.published_model(PUBLISHED)
+    folder, line = pretrained.published_model(PUBLISHED)
     assert folder is None and "lacks best_model.pt" in line
 
 
 def test_published_model_offline_says_so_without_downloading(monkeypatch, tmp_path):
     monkeypatch.setenv("AIMS_CACHE_DIR", str(tmp_path))
-    monkeypatch.setattr("utils.runtime.reachable", lambda url, timeout=3.0, offline_vars=(): (False, "no DNS"))
+    monkeypatch.setattr("utils.files.reachable", lambda url, timeout=3.0, offline_vars=(): (False, "no DNS"))
     asked = serve(monkeypatch, AssertionError("must not download offline"))
-    folder, line = gnn.published_model(PUBLISHED)
+    folder, line = pretrained.published_model(PUBLISHED)
     assert folder is None and asked == [] and "no network (no DNS)" in line
     with pytest.raises(gnn.GNNError, match="no model 'nope'"):
-        gnn.published_model("nope")
+        pretrained.published_model("nope")
 
 
 def test_concurrent_checkpoint_saves_and_a_failed_save_leave_no_part_file(tmp_path):
@@ -434,7 +435,7 @@ def test_split_graphs_leaves_out_empty_graphs_from_graphs_and_split(crystals, ca
     lone = dict(crystals[0], jid="lone")
     lone["atoms"] = {"lattice_mat": [[20, 0, 0], [0, 20, 0], [0, 0, 20]], "coords": [[0, 0, 0]], "elements": ["H"],
                      "cartesian": False}
-    split = data_layer.Split({"train": [lone, *crystals[:10]], "val": crystals[10:15], "test": crystals[15:]}, "t")
+    split = leaderboard.Split({"train": [lone, *crystals[:10]], "val": crystals[10:15], "test": crystals[15:]}, "t")
     graphs, kept = gnn.split_graphs(split, "formation_energy_peratom", TINY)
     assert len(graphs["train"]) == len(kept["train"]) == 10 and "lone" not in graphs["train"].ids
     assert "left out of train" in capsys.readouterr().out and kept.source == "t"

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from . import forcefields
-from .runtime import get_device, reachable
+from .files import reachable
+from .runtime import get_device
 from .simulation import eos_scan, relax, strained
 
 EV_PER_A2_TO_J_PER_M2 = 16.021766208

@@ -1,4 +1,4 @@
-"""One loader for every dataset of the curriculum, and the JARVIS-Leaderboard splits.
+"""The dataset registry and the one loader of the curriculum, and the meaning of a record's values.
 
 Where the data comes from (``data_source()``):
 
@@ -14,46 +14,43 @@ Where the data comes from (``data_source()``):
 
 ``load_dataset`` never returns other data than asked for, unless the caller says
 ``fallback_to_sample=True``: then a failed download is reported and the shipped sample is used instead, for
-that call only. docs/DATA.md explains all this to learners.
+that call only. docs/DATA.md explains all this to learners. Reading files is ``utils.files``' job, the
+leaderboard's splits ``utils.leaderboard``'s.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import itertools
 import json
 import math
 import numbers
 import os
-import random
 import re
-import tempfile
 import warnings
-import zipfile
-import zlib
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
-from . import runtime
+from .files import (
+    DatasetError,
+    Record,
+    check_records,
+    download,
+    iter_records,
+    network_failure,
+    read_cache,
+    read_records,
+    sample_stream,
+)
 from .runtime import REPO_ROOT, env, is_fast
 
 REGISTRY_PATH = REPO_ROOT / "data" / "datasets.json"
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
-LEADERBOARD_DIR = "jarvis_leaderboard"  # benchmark files live in <data folder>/jarvis_leaderboard/<path>
 MLEARN_PREFIX = "mlearn_"
 _SAMPLE_FALLBACK: ContextVar[bool] = ContextVar("sample_fallback", default=False)  # set by one load_dataset call
-_SPACE = re.compile(r"[ \t\r\n]*")  # JSON white space
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")  # a number written as text
-Record = dict[str, Any]
 
 
-class DatasetError(RuntimeError):
-    """A dataset could not be found, downloaded or validated; the message says what to do."""
 
 
 @lru_cache(maxsize=1)
@@ -106,17 +103,17 @@ def data_folder() -> Path | None:
 def data_source() -> str:
     """One line saying where ``load_dataset`` reads from now."""
     folder = data_folder()
-    return "online (jarvis-tools figshare, cached)" if folder is None else _folder_label(folder)
+    return "online (jarvis-tools figshare, cached)" if folder is None else folder_label(folder)
 
 
-def _required_keys(name: str) -> list[str]:
+def required_keys(name: str) -> list[str]:
     reg = registry()
     if name.startswith(MLEARN_PREFIX):
         return reg["families"]["mlearn_<Element>"]["required_keys"]
     return reg["datasets"][name]["required_keys"]
 
 
-def _check_name(name: str) -> None:
+def check_name(name: str) -> None:
     if name in registry()["datasets"]:
         return
     if name.startswith(MLEARN_PREFIX):
@@ -129,152 +126,10 @@ def _check_name(name: str) -> None:
     raise DatasetError(f"Unknown dataset {name!r}. Known datasets: {', '.join(known_datasets())}.")
 
 
-def iter_json_list(stream: TextIO, chunk_size: int = 1 << 20) -> Iterator[Any]:
-    """Yield the items of a JSON list read from ``stream`` one at a time.
-
-    Memory stays at about one item plus ``chunk_size``, so the full dft_3d can be validated or sampled
-    on a small machine. Raises ``json.JSONDecodeError`` (or ValueError) for malformed JSON.
-    """
-    decoder, buf, pos, eof = json.JSONDecoder(), "", 0, False
-
-    def read_more() -> None:
-        nonlocal buf, pos, eof
-        piece = stream.read(chunk_size)
-        eof, buf, pos = not piece, buf[pos:] + piece, 0
-
-    def next_char() -> str:
-        """The next character that is not white space ('' at the end), reading more as needed."""
-        nonlocal pos
-        while (pos := _SPACE.match(buf, pos).end()) == len(buf) and not eof:
-            read_more()
-        return buf[pos : pos + 1]
-
-    if next_char() != "[":
-        raise ValueError("the top level is not a JSON list")
-    pos += 1
-    if next_char() == "]":
-        return
-    while True:
-        while True:  # one item; an item cut off at the end of the buffer is decoded again with more text
-            try:
-                item, end = decoder.raw_decode(buf, pos)
-                if end < len(buf) or eof:
-                    break
-            except json.JSONDecodeError:
-                if eof:
-                    raise
-            read_more()
-        yield item
-        pos = end
-        separator = next_char()
-        pos += 1
-        if separator == "]":
-            return
-        if separator != ",":
-            raise json.JSONDecodeError("expected ',' or ']' after a list item", buf, pos - 1)
-        next_char()
-
-
-def _looks_like_zip(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return path.suffix == ".zip" or fh.read(4) == b"PK\x03\x04"
-
-
-def _looks_like_html(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        start = fh.read(512).lstrip().lower()
-    return start.startswith((b"<!doctype html", b"<html", b"<?xml", b"<head", b"<body"))
-
-
-def _open_text(path: Path, label: str) -> TextIO:
-    """A text stream of a ``.json`` file or of the first data member of a zip archive (``__MACOSX/`` and
-    dot-files skipped); a UTF-8 byte order mark at the start is skipped."""
-    if _looks_like_zip(path):
-        if not zipfile.is_zipfile(path):
-            raise DatasetError(f"{label}: not a valid zip archive (truncated or damaged download?).")
-        zf = zipfile.ZipFile(path)
-        members = [m for m in zf.namelist() if not (m.endswith("/") or m.startswith("__MACOSX/"))]
-        members = [m for m in members if not Path(m).name.startswith(".")]
-        if not members:
-            raise DatasetError(f"{label}: the zip archive holds no data file (only {zf.namelist()[:5]}).")
-        return io.TextIOWrapper(zf.open(members[0]), encoding="utf-8-sig")
-    if _looks_like_html(path):
-        raise DatasetError(
-            f"{label}: the server sent a web page instead of the data file (a refused or rate-limited download)."
-        )
-    return open(path, encoding="utf-8-sig")
-
-
-@contextmanager
-def _parsing(label: str):
-    """Turn a damaged zip or malformed JSON met inside the block into a DatasetError naming ``label``."""
-    try:
-        yield
-    except (zipfile.BadZipFile, EOFError, zlib.error) as exc:
-        raise DatasetError(f"{label}: not a valid zip archive, truncated or damaged ({exc}).") from exc
-    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
-        raise DatasetError(f"{label}: not valid JSON ({exc}).") from exc
-    except RecursionError as exc:
-        raise DatasetError(f"{label}: the JSON is nested too deeply to read; is it a list of records?") from exc
-
-
-def iter_records(path: Path, required_keys: list[str], label: str | None = None) -> Iterator[Record]:
-    """Validated records of a ``.json`` or ``.json.zip`` file, one at a time.
-
-    Raises DatasetError when the zip does not open, the JSON does not parse, the top level is not a
-    non-empty list of objects, or a record lacks one of ``required_keys``.
-    """
-    label = label or str(path)
-    count = 0
-    with _parsing(label), _open_text(path, label) as stream:
-        for record in iter_json_list(stream):
-            check_records([record], required_keys, label, offset=count)
-            count += 1
-            yield record
-    if not count:
-        raise DatasetError(f"{label}: expected a non-empty JSON list of records, found an empty list.")
-
-
-def read_records(
-    path: Path,
-    required_keys: list[str],
-    label: str | None = None,
-    max_records: int | None = None,
-    sample: tuple[int, int] | None = None,
-) -> list[Record]:
-    """Every validated record of ``path`` (see ``iter_records``), or only the first ``max_records``; with
-    ``sample=(k, seed)`` a seeded uniform sample of k of them, drawn while streaming (memory for k records)."""
-    records = itertools.islice(iter_records(path, required_keys, label), max_records)
-    return list(records) if sample is None else sample_stream(records, *sample)
-
-
-def sample_stream(items: Iterable[Any], k: int, seed: int) -> list[Any]:
-    """A seeded uniform random sample of ``k`` items of a stream, in stream order (reservoir sampling: one pass,
-    memory for ``k`` items); every item when there are at most ``k``."""
-    rng, kept = random.Random(seed), []
-    for n, item in enumerate(items):
-        if n < k:
-            kept.append((n, item))
-        elif (slot := rng.randrange(n + 1)) < k:
-            kept[slot] = (n, item)
-    return [item for _, item in sorted(kept, key=lambda pair: pair[0])]
-
-
-def check_records(records: list[Record], required_keys: list[str], label: str, offset: int = 0) -> None:
-    """Raise DatasetError naming the first record that is not an object with every key in ``required_keys``."""
-    for i, rec in enumerate(records, start=offset):
-        missing = [k for k in required_keys if not isinstance(rec, dict) or k not in rec]
-        if missing:
-            ident = rec.get("jid", f"#{i}") if isinstance(rec, dict) else f"#{i}"
-            raise DatasetError(
-                f"{label}: record {ident} lacks {', '.join(missing)} (every record needs {', '.join(required_keys)})."
-            )
-
-
 # --- Files in a data folder (AIMS_DATA_DIR or the shipped sample) ---
 
 
-def _folder_label(folder: Path) -> str:
+def folder_label(folder: Path) -> str:
     return "the shipped sample (data/sample)" if folder == SAMPLE_DIR else f"AIMS_DATA_DIR ({folder})"
 
 
@@ -310,11 +165,6 @@ def _missing_in_folder(name: str, folder: Path) -> DatasetError:
 
 # --- Downloads ---
 
-RETRY_ADVICE = (
-    "This is often temporary (figshare and GitHub refuse scripted downloads at times): retry later, or put "
-    "the file into a folder and set AIMS_DATA_DIR to it (docs/DATA.md, section 'Working offline')."
-)
-_network_failed: list[str] = []  # the first network failure of this process; later downloads are not tried
 
 
 def _figshare_source(figshare_name: str) -> tuple[str, str]:
@@ -328,79 +178,12 @@ def _figshare_source(figshare_name: str) -> tuple[str, str]:
     return url, tag
 
 
-def _temporary_beside(dest: Path) -> Path:
-    """A fresh temporary file in ``dest``'s folder (unique name: two writers never share it)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    os.close(fd)
-    return Path(name)
-
-
-def write_atomically(dest: Path, content: str | Callable[[Path], Any]) -> Path:
-    """Write ``dest`` through a uniquely named temporary file beside it and return ``dest``: no reader sees half a
-    file and two writers never share one. ``content`` is text, or a callable that writes the temporary path it is
-    given (e.g. ``lambda tmp: torch.save(obj, tmp)``). If it fails, the temporary file is removed, ``dest`` kept."""
-    tmp = _temporary_beside(Path(dest))
-    try:
-        content(tmp) if callable(content) else tmp.write_text(content, encoding="utf-8")
-        os.replace(tmp, dest)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return Path(dest)
-
-
-def download(url: str, dest: Path, validate: Callable[[Path], Any], label: str) -> None:
-    """Fetch ``url`` into a temporary file beside ``dest``, ``validate(tmp)`` it, then rename it to ``dest``.
-
-    A partial or invalid download never reaches ``dest``. Raises DatasetError (with advice) on any failure.
-    """
-    import requests
-
-    def fetch(tmp: Path) -> None:
-        with open(tmp, "wb") as out, requests.get(url, stream=True, timeout=60) as response:
-            response.raise_for_status()
-            total = int(response.headers.get("content-length", 0)) or None
-            with runtime.progress(total=total, unit="B", unit_scale=True, desc=f"Downloading {label}") as bar:
-                for chunk in response.iter_content(chunk_size=1 << 20):
-                    out.write(chunk)
-                    bar.update(len(chunk))
-        try:
-            validate(tmp)
-        except DatasetError as exc:
-            raise DatasetError(f"{exc} {RETRY_ADVICE}") from exc
-
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        write_atomically(dest, fetch)
-    except DatasetError:
-        raise
-    except Exception as exc:  # network errors of any kind
-        status = getattr(getattr(exc, "response", None), "status_code", None)
-        if status is None and not _network_failed:  # no answer at all: do not wait on the network again
-            _network_failed.append(f"{type(exc).__name__}: {exc}")
-        error = DatasetError(f"the download of {label} from {url} failed ({exc}). {RETRY_ADVICE}")
-        error.status = status
-        raise error from exc
-
-
 def _no_data_message(name: str, reason: str) -> str:
     return (
         f"Could not load dataset {name!r}: {reason}\n"
         f"To work offline, put {name}.json or {name}.json.zip (a JSON list of records in jarvis-tools' "
         f"schema) into a folder and set AIMS_DATA_DIR to it; fast mode (AIMS_MODE=fast) uses the shipped sample."
     )
-
-
-def _read_cache(cached: Path, read: Callable[[Path], Any]) -> Any:
-    """``read(cached)``; None when the file is absent, or damaged (then reported and deleted for a re-fetch)."""
-    if not cached.exists():
-        return None
-    try:
-        return read(cached)
-    except DatasetError as exc:
-        warnings.warn(f"{exc} Deleting the damaged cache file {cached} and fetching it again.", stacklevel=4)
-        cached.unlink(missing_ok=True)
-        return None
 
 
 def _figshare_file(name: str) -> Path:
@@ -416,8 +199,8 @@ def _figshare_file(name: str) -> Path:
     cached = cache_dir() / f"{tag}.zip"
     if cached.is_file():  # validated when it was downloaded; _read_source repairs later damage
         return cached
-    if _network_failed:
-        reason = f"the network failed earlier in this session ({_network_failed[0]})."
+    if network_failure():
+        reason = f"the network failed earlier in this session ({network_failure()})."
         raise DatasetError(_no_data_message(name, reason))
     try:
         check_all = lambda p: sum(1 for _ in iter_records(p, required, f"downloaded {name}"))  # noqa: E731
@@ -435,7 +218,7 @@ def _read_source(
     if path is not None:
         return read_records(path, required, label=f"{name} ({path})", max_records=limit, sample=sample)
     read = lambda cached: read_records(cached, required, f"cached {name}", limit, sample)  # noqa: E731
-    records = _read_cache(_figshare_file(name), read)
+    records = read_cache(_figshare_file(name), read)
     return read(_figshare_file(name)) if records is None else records  # None: fetched again just now
 
 
@@ -446,16 +229,16 @@ def _read_records_of(
     whole mlearn set (``energy`` copied to ``total_energy`` where absent; forcefields decides its unit)."""
     path = None if folder is None else _folder_file(name, folder)
     if not name.startswith(MLEARN_PREFIX) or (path is not None and path.name.startswith(name)):
-        return _read_source(name, path, limit, _required_keys(name), sample)
+        return _read_source(name, path, limit, required_keys(name), sample)
     element = name[len(MLEARN_PREFIX) :]  # path: None (download) or the whole mlearn set of the folder
-    records = [dict(r) for r in _read_source("mlearn", path, None, _required_keys("mlearn"))]
+    records = [dict(r) for r in _read_source("mlearn", path, None, required_keys("mlearn"))]
     records = [r for r in records if set(r["atoms"]["elements"]) == {element}]
     for rec in records:
         if "total_energy" not in rec and "energy" in rec:
             rec["total_energy"] = rec["energy"]
     if not records:
         raise DatasetError(f"mlearn holds no single-element {element} configurations.")
-    check_records(records, _required_keys(name), name)
+    check_records(records, required_keys(name), name)
     return records[:limit] if sample is None else sample_stream(records[:limit], *sample)
 
 
@@ -468,219 +251,7 @@ def dataset_path(name: str) -> Path:
 # --- JARVIS-Leaderboard benchmark files ---
 
 
-def leaderboard_url(path: str) -> str:
-    """Where benchmark file ``path`` (below ``benchmarks/``) lies in the jarvis_leaderboard repository."""
-    entry = registry()["leaderboard"]
-    return f"{entry['raw_base']}/{entry['commit']}/jarvis_leaderboard/benchmarks/{path}"
-
-
-def read_benchmark(path: Path, label: str | None = None) -> dict[str, dict[str, Any]]:
-    """A leaderboard benchmark zip: ``{"train": {id: value}, "val": {...}, "test": {...}}`` (parts may be absent).
-
-    Raises DatasetError when the zip does not open or the JSON is not such an object.
-    """
-    label = label or str(path)
-    with _parsing(label), _open_text(path, label) as stream:
-        table = json.load(stream)
-    parts = set(table) if isinstance(table, dict) else set()
-    if not parts or not parts <= {"train", "val", "test"} or not all(isinstance(v, dict) for v in table.values()):
-        raise DatasetError(f"{label}: expected a JSON object with train/val/test tables of id -> value.")
-    if not any(table.values()):
-        raise DatasetError(f"{label}: every part of the benchmark is empty.")
-    return table
-
-
-def _installed_benchmark(path: str) -> Path | None:
-    """The benchmark file inside an installed ``jarvis_leaderboard`` package, if there is one."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("jarvis_leaderboard")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    candidate = Path(list(spec.submodule_search_locations)[0]) / "benchmarks" / path
-    return candidate if candidate.is_file() else None
-
-
-def leaderboard_table(path: str) -> tuple[dict[str, dict[str, Any]] | None, str]:
-    """Benchmark file ``path`` (below ``jarvis_leaderboard/benchmarks/``, e.g.
-    ``AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip``) and where it came from.
-
-    From the data folder (``AIMS_DATA_DIR`` or the sample) when there is one, else from an installed
-    jarvis_leaderboard package, the cache, or a download at the registry's pinned commit; when the download
-    fails, the sample's copy (which covers the sample's records only) with a printed note. Returns
-    ``(None, reason)`` when no such file is available.
-    """
-    if not re.fullmatch(r"[\w./-]+\.json\.zip", path) or ".." in path:
-        raise DatasetError(f"Not a leaderboard benchmark path: {path!r}.")
-    folder = data_folder()
-    if folder is not None:
-        local = folder / LEADERBOARD_DIR / path
-        if local.is_file():
-            return read_benchmark(local, f"{path} ({_folder_label(folder)})"), _folder_label(folder)
-        return None, f"{_folder_label(folder)} has no {LEADERBOARD_DIR}/{path}"
-    installed = _installed_benchmark(path)
-    if installed is not None:
-        return read_benchmark(installed), "the installed jarvis_leaderboard package"
-    commit = registry()["leaderboard"]["commit"]
-    cached = cache_dir() / LEADERBOARD_DIR / commit[:7] / path
-    origin = f"jarvis_leaderboard@{commit[:7]}"
-    table = _read_cache(cached, lambda p: read_benchmark(p, f"cached {path}"))
-    if table is not None:
-        return table, origin
-    reason = f"the network failed earlier in this session ({_network_failed[0]})" if _network_failed else ""
-    if not reason:
-        try:
-            download(leaderboard_url(path), cached, read_benchmark, label=Path(path).name)
-            return read_benchmark(cached), origin
-        except DatasetError as exc:
-            if getattr(exc, "status", None) == 404:
-                return None, f"the leaderboard has no benchmark {path}"
-            reason = str(exc)
-    sample = SAMPLE_DIR / LEADERBOARD_DIR / path
-    if sample.is_file():
-        print(
-            f"Leaderboard file {path} not available online ({reason[:200]}); using the shipped sample's copy, "
-            "which covers the sample's records only."
-        )
-        return read_benchmark(sample), "the shipped sample's copy (download failed)"
-    return None, reason
-
-
-def benchmark_path(records: list[Record], prop: str) -> str | None:
-    """The leaderboard benchmark that splits ``records`` for ``prop``: mlearn energies for single-element
-    force-field configurations, ``dft_3d_<prop>`` otherwise; None when there can be none."""
-    if not re.fullmatch(r"[\w-]+", prop):
-        return None
-    if prop in {"total_energy", "energy"}:
-        elements = {el for rec in records for el in rec["atoms"]["elements"]}
-        return f"AI/MLFF/mlearn_{elements.pop()}_energy.json.zip" if len(elements) == 1 else None
-    return f"AI/SinglePropertyPrediction/dft_3d_{prop.replace('-', '_')}.json.zip"  # n-Seebeck -> dft_3d_n_Seebeck
-
-
-def _split_labels(table: dict[str, dict[str, Any]], path: str) -> dict[str, str]:
-    """id -> part of a benchmark table; mlearn ids ``Si-12`` also answer to the record jid ``12``."""
-    labels = {}
-    for part, ids in table.items():
-        for key in ids:
-            labels[str(key)] = part
-            if path.startswith("AI/MLFF/") and "-" in str(key):
-                labels[str(key).split("-", 1)[1]] = part
-    return labels
-
-
 # --- Built datasets: chipsff_reference ---
-
-CHIPSFF_TABLES = ["a", "b", "c", "vol", "kv", "c11", "c44", "form_en", "surf_en", "vac_en"]
-CHIPSFF_SCALARS = ["a", "b", "c", "vol", "kv", "c11", "c44", "form_en"]
-CHIPSFF_EXPERIMENTS = {
-    "bulk_modulus": "dft_3d_bulk_modulus",
-    "cubic_a": "dft_3d_cubic_lattice_param_a",
-    "bandgap": "dft_3d_bandgap",
-}
-
-
-def _flat(table: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return {k: v for part in table.values() for k, v in part.items()}
-
-
-def reference_records(
-    structures: dict[str, dict[str, Any]],
-    tables: dict[str, dict[str, Any]],
-    experiments: dict[str, dict[str, Any]],
-    jids: Iterable[str],
-) -> list[Record]:
-    """``chipsff_reference`` records: jid, atoms, reference (DFT) and experiment values per material.
-
-    ``tables`` maps a CHIPS-FF property (a, b, c, vol, kv, c11, c44, form_en, surf_en, vac_en) to the
-    leaderboard's {id: value}; surface ids look like ``Surface-JVASP-1002_miller_1_0_0`` and vacancy
-    ids like ``JVASP-39_Al``. Materials without a structure are skipped.
-    """
-    records = []
-    for jid in jids:
-        if jid not in structures:
-            continue
-        ref: dict[str, Any] = {p: tables[p][jid] for p in CHIPSFF_SCALARS if jid in tables.get(p, {})}
-        prefix = f"Surface-{jid}_miller_"
-        ref["surf_en"] = {k[len(prefix) :]: v for k, v in tables.get("surf_en", {}).items() if k.startswith(prefix)}
-        ref["vac_en"] = {k.split("_", 1)[1]: v for k, v in tables.get("vac_en", {}).items() if k.startswith(jid + "_")}
-        exp = {key: t[jid] for key, t in experiments.items() if jid in t}
-        records.append({"jid": jid, "atoms": structures[jid], "reference": ref, "experiment": exp})
-    return records
-
-
-def _file_identity(path: Path) -> str:
-    stat = path.stat()
-    return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-
-
-def _chipsff_sources() -> dict[str, str]:
-    """What a chipsff_reference build reads: the dft_3d file and the leaderboard's origin (its cache key)."""
-    folder = data_folder()
-    entry = registry()["leaderboard"]
-    return {
-        "dft_3d": _file_identity(dataset_path("dft_3d")),
-        "leaderboard": _folder_label(folder) if folder is not None else f"jarvis_leaderboard@{entry['commit']}",
-        "tables": ",".join(CHIPSFF_TABLES) + ";" + ",".join(CHIPSFF_EXPERIMENTS.values()),
-    }
-
-
-def build_chipsff_reference() -> list[Record]:
-    """The CHIPS-FF materials with their dft_3d structure (streamed and filtered by jid, never capped by
-    ``AIMS_MAX_RECORDS``), the leaderboard's CHIPS-FF DFT references and the experimental values.
-
-    Raises DatasetError when a reference table is missing or no material has a structure; online, also
-    when fewer than 90 % of the materials have one (a truncated dft_3d).
-    """
-    tables = {}
-    for prop in CHIPSFF_TABLES:
-        path = f"AI/SinglePropertyPrediction/dft_3d_chipsff_{prop}.json.zip"
-        table, origin = leaderboard_table(path)
-        if table is None:
-            raise DatasetError(f"chipsff_reference needs the leaderboard file {path}: {origin}.")
-        tables[prop] = _flat(table)
-    experiments = {}
-    for key, stem in CHIPSFF_EXPERIMENTS.items():
-        table, _ = leaderboard_table(f"ES/SinglePropertyPrediction/{stem}.json.zip")
-        experiments[key] = _flat(table) if table is not None else {}
-    jids = sorted(tables["kv"])
-    wanted = set(jids)
-    path = dataset_path("dft_3d")
-    structures = {
-        rec["jid"]: rec["atoms"] for rec in iter_records(path, _required_keys("dft_3d")) if rec["jid"] in wanted
-    }
-    records = reference_records(structures, tables, experiments, jids)
-    where = f"dft_3d ({path})"
-    if not records:
-        raise DatasetError(f"None of the {len(jids)} CHIPS-FF materials has a structure in {where}.")
-    if data_folder() is None and len(records) < 0.9 * len(jids):
-        raise DatasetError(
-            f"Only {len(records)} of the {len(jids)} CHIPS-FF materials have a structure in {where}: the file "
-            f"looks truncated. Delete it from {cache_dir()} and run again."
-        )
-    return records
-
-
-def _load_built(name: str) -> tuple[list[Record], str]:
-    """chipsff_reference from the cache when its recorded sources are today's, else built and cached."""
-    sources = _chipsff_sources()
-    key = hashlib.sha1(json.dumps(sources, sort_keys=True).encode()).hexdigest()[:12]
-    cached = cache_dir() / f"{name}-{key}.json"
-    required = _required_keys(name)
-    records = _read_cache(cached, lambda p: read_records(p, required, f"cached {name}"))
-    if records is None:
-        records = build_chipsff_reference()
-        check_records(records, required, name)
-        try:
-            write_atomically(cached.with_suffix(".sources.json"), json.dumps(sources, indent=1))
-            write_atomically(cached, json.dumps(records))
-        except OSError as exc:  # a full disk must not lose the records just built
-            warnings.warn(
-                f"Could not save {name} to the cache {cached} ({exc}). The records are used now and built again "
-                "next time; free some disk space or set AIMS_CACHE_DIR to a writable folder.",
-                stacklevel=3,
-            )
-    return records, f"dft_3d joined with the leaderboard tables of {sources['leaderboard']} (cache {cached.name})"
-
 
 # --- The one loader ---
 
@@ -706,17 +277,19 @@ def load_dataset(
     >>> records = load_dataset("dft_3d")            # doctest: +SKIP
     >>> records[0]["jid"], records[0]["formation_energy_peratom"]  # doctest: +SKIP
     """
-    _check_name(name)
+    check_name(name)
     limit = max_records_from_env()
     folder = data_folder()
     try:
         if "builder" in registry()["datasets"].get(name, {}):
-            records, source = _load_built(name)
+            from .chipsff_reference import cached_records
+
+            records, source = cached_records(name)
             limit = None
         else:
             sample = None if max_records is None else (max_records, seed)
             records = _read_records_of(name, folder, limit, sample)
-            source = _folder_label(folder) if folder else f"jarvis-tools figshare (cache {cache_dir()})"
+            source = folder_label(folder) if folder else f"jarvis-tools figshare (cache {cache_dir()})"
     except DatasetError as exc:
         if folder is not None or not fallback_to_sample:
             raise
@@ -811,74 +384,6 @@ def with_property(records: list[Record], prop: str) -> list[Record]:
                 f"value in the data file, or write 'na' for a missing one."
             )
     return kept
-
-
-class Split(dict):
-    """``{"train": [...], "val": [...], "test": [...]}`` plus ``source`` (one line: which split this is) and
-    ``labels`` (jid -> part of the leaderboard benchmark; empty for a random split)."""
-
-    def __init__(self, parts: dict[str, list[Record]], source: str, labels: dict[str, str] | None = None):
-        super().__init__(parts)
-        self.source = source
-        self.labels = labels or {}
-
-
-def _check_fractions(fractions: tuple[float, float, float]) -> None:
-    ok = len(fractions) == 3 and all(isinstance(f, (int, float)) and 0 <= f <= 1 for f in fractions)
-    if not ok or abs(sum(fractions) - 1) > 1e-6 or fractions[0] == 0 or fractions[2] == 0:
-        raise DatasetError(
-            f"fractions must be three numbers (train, val, test) between 0 and 1 that add up to 1, with train "
-            f"and test above 0; found {fractions!r}. Example: (0.8, 0.1, 0.1)."
-        )
-
-
-def split_records(
-    records: list[Record],
-    prop: str,
-    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
-    seed: int = 42,
-    min_records: int = 10,
-) -> Split:
-    """Train/val/test split of the records that have ``prop``.
-
-    The JARVIS-Leaderboard split of ``prop`` when its benchmark file is available (``leaderboard_table``):
-    exactly the benchmark's train/val/test ids, records outside the benchmark left out. Otherwise (no such
-    benchmark, or no record in it) a seeded random split with ``fractions``. ``split.source`` says which.
-    Raises DatasetError when fewer than ``min_records`` records have a value or ``fractions`` is invalid.
-    """
-    _check_fractions(fractions)
-    usable = with_property(records, prop)
-    if len(usable) < min_records:
-        raise DatasetError(
-            f"Only {len(usable)} records have a value for {prop!r}; a train/val/test split needs at "
-            f"least {min_records}. Choose another property or load more data (full mode)."
-        )
-    path = benchmark_path(usable, prop)
-    table, origin = leaderboard_table(path) if path else (None, f"no leaderboard benchmark for {prop}")
-    if table is not None:
-        labels = _split_labels(table, path)
-        parts: dict[str, list[Record]] = {"train": [], "val": [], "test": []}
-        for rec in usable:
-            part = labels.get(str(rec["jid"]))
-            if part is not None:
-                parts[part].append(rec)
-        if parts["train"] and parts["test"]:
-            kept = sum(len(p) for p in parts.values())
-            name = Path(path).name.removesuffix(".json.zip")
-            source = f"JARVIS-Leaderboard split {name} ({kept} of the {len(usable)} records with a value are in it)"
-            return Split(parts, source, {str(r["jid"]): p for p, recs in parts.items() for r in recs})
-        origin = f"no record is in both the train and test sets of {Path(path).name}"
-    order = list(range(len(usable)))
-    random.Random(seed).shuffle(order)
-    n_train = int(round(fractions[0] * len(order)))
-    n_val = int(round(fractions[1] * len(order)))
-    pick = lambda idx: [usable[i] for i in idx]  # noqa: E731
-    parts = {
-        "train": pick(order[:n_train]),
-        "val": pick(order[n_train : n_train + n_val]),
-        "test": pick(order[n_train + n_val :]),
-    }
-    return Split(parts, f"seeded random split {fractions} (seed {seed}): {origin}")
 
 
 def to_dataframe(records: list[Record], columns: list[str] | None = None):

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from . import runtime
-from .data import write_atomically
+from .files import read_cache, write_atomically
 from .runtime import REPO_ROOT, env
 from .structures import atoms_from_record
 
@@ -170,17 +170,15 @@ def record_key(record: Record, position: int = 0) -> str:
 
 
 def _read_cache(folder: Path) -> dict[str, np.ndarray]:
+    """Every cached row of ``folder``; a damaged shard is dropped (``files.read_cache``) and its rows recomputed."""
+
+    def read(shard: Path) -> dict[str, np.ndarray]:
+        with np.load(shard, allow_pickle=False) as npz:
+            return dict(zip(npz["keys"].tolist(), npz["X"]))
+
     store: dict[str, np.ndarray] = {}
-    if not folder.is_dir():
-        return store
-    for shard in sorted(folder.glob("shard-*.npz")):
-        try:
-            with np.load(shard, allow_pickle=False) as npz:
-                for key, row in zip(npz["keys"].tolist(), npz["X"]):
-                    store[key] = row
-        except Exception as exc:  # damaged shard: drop it, its structures are recomputed
-            print(f"Feature cache: ignoring the damaged file {shard.name} ({exc}); its structures are recomputed.")
-            shard.unlink(missing_ok=True)
+    for shard in sorted(folder.glob("shard-*.npz")) if folder.is_dir() else []:
+        store.update(read_cache(shard, read, errors=(Exception,)) or {})
     return store
 
 

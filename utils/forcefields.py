@@ -3,7 +3,7 @@
 * **Data**: mlearn records -> checked ``FFConfig`` objects and the JARVIS-Leaderboard train/val/test split.
 * **ALIGNN-FF driver**: alignn's DGL-free ``alignn_atomwise_pure`` trained by alignn's own trainer, reused only
   when its completion marker matches config and data exactly; an ASE calculator (1-atom cells work, elements
-  outside the training set are refused) for a trained or a published (``utils.gnn.published_model``) model.
+  outside the training set are refused) for a trained or a published (``utils.pretrained.published_model``) model.
 """
 
 from __future__ import annotations
@@ -49,10 +49,10 @@ class FFConfig:
 
 def check_element(element: str) -> str:
     """``"mlearn_<element>"``, or ForceFieldError naming the elements mlearn has (the data layer's check)."""
-    from .data import DatasetError, _check_name
+    from .data import DatasetError, check_name
 
     try:
-        _check_name(f"mlearn_{element}")
+        check_name(f"mlearn_{element}")
     except DatasetError as exc:
         raise ForceFieldError(str(exc)) from exc
     return f"mlearn_{element}"
@@ -249,11 +249,12 @@ def alignn_ff_config(
     cutoff and learning rate 2e-3. ``max_neighbors=None`` keeps every neighbour inside the cutoff (a
     k-nearest cap would make the energy jump when neighbours swap order).
     """
-    from .gnn import GNNConfig, alignn_training_config
+    from .alignn_trainer import training_config
+    from .gnn import GNNConfig
 
     settings = GNNConfig(**{**FF_SIZES, "cutoff": 5.0, "learning_rate": 2e-3, "weight_decay": 0.0, **sizes})
     settings.max_neighbors, settings.three_body_cutoff = None, min(3.5, settings.cutoff)
-    cfg = alignn_training_config(settings, n_train, n_val, n_test, Path(output_dir))
+    cfg = training_config(settings, n_train, n_val, n_test, Path(output_dir))
     cfg["filename"] = str(Path(output_dir) / "cache_")
     forces = {"calculate_gradient": True, "gradwise_weight": force_weight, "stresswise_weight": stress_weight}
     cfg["model"].update(forces, use_penalty=True)
@@ -315,12 +316,12 @@ def completed_checkpoint(folder: Path | str, digest: str | None = None) -> bool:
     return digest is None or json.loads(marker.read_text()).get("hash") == digest
 
 
-def _run_alignn_trainer(out: Path, data_dir: Path, init: Path) -> float:
+def _fine_tune(out: Path, data_dir: Path, init: Path) -> float:
     """alignn's trainer on ``data_dir`` into ``out``, starting from ``init``; returns the wall time (s)."""
-    from .gnn import run_alignn_trainer
+    from .alignn_trainer import run_in_folder
 
     start = time.time()
-    run_alignn_trainer(data_dir, out / "train_config.json", out, restart_model_path=str(init))
+    run_in_folder(data_dir, out / "train_config.json", out, restart_model_path=str(init))
     for cache in out.glob("cache_*"):  # alignn's LMDB graph caches: rebuilt on every run
         shutil.rmtree(cache, ignore_errors=True) if cache.is_dir() else cache.unlink()
     if not (out / "best_model.pt").exists():
@@ -345,7 +346,8 @@ def train_alignn_ff(
     is deleted and trained anew. The folder gets alignn's ``config.json``, ``best_model.pt``, ``history_*.json``
     and ``train.log``, our ``split.json``, ``ffinfo.json`` and the marker, written last. With ``stress_weight > 0``
     a configuration without a usable stress counts as zero stress."""
-    from .data import load_dataset, split_records
+    from .data import load_dataset
+    from .leaderboard import split_records
 
     name = check_element(element)
     out = Path(out_dir) if out_dir is not None else alignn_ff_dir(element)
@@ -367,7 +369,7 @@ def train_alignn_ff(
     (out / "data" / "id_prop.json").write_text(id_prop)
     (out / "train_config.json").write_text(json.dumps(cfg, indent=2))
     init = _alignn_initial_model(cfg, float(np.mean([c.energy_per_atom for c in parts["train"]])), out / "init")
-    seconds = _run_alignn_trainer(out, out / "data", init)
+    seconds = _fine_tune(out, out / "data", init)
     (out / "split.json").write_text(json.dumps({k: [c.jid for c in v] for k, v in parts.items()}))
     info = dict(element=element, elements=[element], n_train=sizes[0], n_val=sizes[1], n_test=sizes[2])
     info.update(epochs=epochs, train_seconds=round(seconds, 1), stress_weight=stress_weight)
@@ -393,7 +395,8 @@ class AlignnFFCalculator(Calculator):
     def __init__(self, model_dir, elements=None, device: str = "cpu", model_filename: str = "best_model.pt"):
         from alignn.ff.calculators import AlignnAtomwiseCalculator
 
-        from .gnn import GNNError, alignn_model
+        from .gnn import GNNError
+        from .pretrained import alignn_model
 
         super().__init__()
         self.elements = frozenset(elements) if elements else None
@@ -429,7 +432,6 @@ class AlignnFFCalculator(Calculator):
 def alignn_ff_calculator(model_dir: Path | str, device: str | None = None, model_filename: str = "best_model.pt"):
     """``AlignnFFCalculator`` (eV, eV/Å, eV/Å³) of a folder with alignn's ``config.json`` and ``model_filename``
     (``train_alignn_ff`` writes one); its ``ffinfo.json`` names the training elements (else a warning, no check)."""
-    import torch
 
     model_dir = Path(model_dir)
     missing = [n for n in ("config.json", model_filename) if not (model_dir / n).exists()]
@@ -442,22 +444,19 @@ def alignn_ff_calculator(model_dir: Path | str, device: str | None = None, model
     elements = json.loads(info.read_text()).get("elements") if info.exists() else None
     if not elements:
         warnings.warn(f"{model_dir} does not say which elements it was trained on: no element check.", stacklevel=2)
-    torch.set_default_dtype(torch.float32)
     return AlignnFFCalculator(model_dir, elements, device or "cpu", model_filename)
 
 
 def published_ff_calculator(name: str = "mptrj_ff", device: str | None = None, timeout: float = 5.0):
     """``(calculator, line)``: alignn's published universal force field ``name`` (``mptrj_ff``, ``alignn_ff_db``,
-    ...) as an ``AlignnFFCalculator`` for any element, downloaded once by ``utils.gnn.published_model``.
+    ...) as an ``AlignnFFCalculator`` for any element, downloaded once by ``utils.pretrained.published_model``.
 
     Offline, or when the download fails, the calculator is None and ``line`` says in one line why.
     """
-    import torch
 
-    from .gnn import published_model
+    from .pretrained import published_model
 
     folder, line = published_model(name, timeout)
     if folder is None:
         return None, line
-    torch.set_default_dtype(torch.float32)
     return AlignnFFCalculator(folder, None, device or get_device()), line

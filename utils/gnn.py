@@ -8,15 +8,10 @@ one line says why not).
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import json
-import platform
 import random
-import re
 import warnings
-import zipfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +19,9 @@ from typing import Any
 import numpy as np
 
 from . import runtime
-from .data import DatasetError, Split, is_missing, split_records, write_atomically
+from .data import is_missing
+from .files import DatasetError, read_cache, write_atomically
+from .leaderboard import Split, split_records
 from .properties import unit_of
 from .structures import atoms_from_record
 
@@ -196,20 +193,14 @@ def cache_key(records: list[Record], cfg: GNNConfig) -> str:
 
 
 def _load_cache(path: Path, n_records: int) -> dict | None:
-    """The graph cache at ``path``, or None when absent, unreadable or not of ``n_records`` records."""
+    """The graph cache at ``path``, or None when absent, damaged (deleted, see ``files.read_cache``) or not of
+    ``n_records`` records. Read with ``weights_only``: tensors, lists, dicts and numbers only, so a crafted file
+    cannot run code."""
     import torch
 
-    if not path.exists():
-        return None
-    try:  # weights_only: tensors, lists, dicts and numbers only, so a crafted file cannot run code
-        payload = torch.load(path, weights_only=True)
-        if len(payload["kept"]) + len(payload["skipped"]) == n_records:
-            return payload
-    except Exception as exc:  # a damaged or foreign cache is rebuilt
-        warnings.warn(
-            f"Ignoring the unreadable graph cache {path} ({type(exc).__name__}); rebuilding it.", stacklevel=3
-        )
-    return None
+    payload = read_cache(Path(path), lambda p: torch.load(p, weights_only=True), errors=(Exception,))
+    ok = isinstance(payload, dict) and len(payload.get("kept", [])) + len(payload.get("skipped", {})) == n_records
+    return payload if ok else None
 
 
 def _save_atomically(payload: dict, path: Path) -> Path:
@@ -242,7 +233,8 @@ def build_graphs(
     payload = _load_cache(path, len(records)) if path else None
     if payload is None:
         payload = {"graphs": [], "kept": [], "skipped": {}}
-        for i, (rec, ident) in enumerate(runtime.progress(list(zip(records, ids)), desc=desc, disable=not progress, leave=False)):
+        bar = runtime.progress(list(zip(records, ids)), desc=desc, disable=not progress, leave=False)
+        for i, (rec, ident) in enumerate(bar):
             try:
                 payload["graphs"].append(_to_tensors(build_graph(atoms_from_record(rec), cfg, ident=ident)))
                 payload["kept"].append(i)
@@ -356,259 +348,7 @@ def train_loop(model, train_set: GraphDataset, val_set: GraphDataset, cfg: GNNCo
     return out
 
 
-def save_checkpoint(model, cfg: GNNConfig, path: Path, prop: str = "", extra: dict | None = None) -> Path:
-    """Save weights, config, property and ``extra`` numbers (written atomically; loads with weights_only)."""
-
-    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-    payload = {"state_dict": state, "config": asdict(cfg), "property": prop, "unit": unit_of(prop), **(extra or {})}
-    return _save_atomically(payload, Path(path))
-
-
-def load_checkpoint(path: Path, device: str = "cpu"):
-    """``(model, cfg, info)`` from a :func:`save_checkpoint` file, the model in eval mode. Read with
-    ``weights_only=True``: a file with more than tensors, numbers, strings, lists and dicts is refused."""
-    path = Path(path)
-    if not path.exists():
-        raise GNNError(f"No checkpoint at {path}. Train a model first (the lesson's loop saves best_model.pt).")
-    payload = _weights(path, device)
-    if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
-        raise GNNError(f"{path} is not a checkpoint written by utils.gnn.save_checkpoint.")
-    cfg = GNNConfig(**payload["config"])
-    model = make_model(cfg)
-    model.load_state_dict(payload["state_dict"])
-    model.to(device).eval()
-    return model, cfg, {k: v for k, v in payload.items() if k not in ("state_dict", "config")}
-
-
-def alignn_training_config(
-    cfg: GNNConfig, n_train: int, n_val: int, n_test: int, out_dir: Path, use_amp: bool = False
-) -> dict[str, Any]:
-    """An alignn ``TrainingConfig`` dict for ``train_for_folder`` with the settings of ``cfg``; ``keep_data_order``
-    and ``n_train/n_val/n_test`` make alignn use our split when the records are written train, val, test.
-    ``use_amp``: alignn's bf16 autocast (CUDA only), to compare with a loop that trains in bf16."""
-    out_dir = Path(out_dir)
-    return {
-        **{"dataset": "user_data", "target": "target", "id_tag": "jid", "atom_features": "cgcnn"},
-        **{"neighbor_strategy": "pure_torch", **cfg.graph_settings()},
-        **{"n_train": n_train, "n_val": n_val, "n_test": n_test, "keep_data_order": True, "random_seed": cfg.seed},
-        **{"epochs": cfg.epochs, "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate},
-        **{"weight_decay": cfg.weight_decay, "optimizer": "adamw", "scheduler": "onecycle", "criterion": "l1"},
-        **{"num_workers": 0, "pin_memory": False, "use_lmdb": True, "read_existing": False},
-        **{"write_predictions": True, "filename": str(out_dir / "lmdb_"), "output_dir": str(out_dir)},
-        "use_amp": bool(use_amp),
-        "model": cfg.model_config(),
-    }
-
-
-@dataclass
-class ReferenceResult:
-    """What :func:`train_reference` measured (MAE in the property's unit).
-
-    alignn saves the weights of its best validation epoch as ``best_model.pt`` but writes its test predictions
-    (``prediction_results_test_set.csv``) with the weights of the last epoch: ``last_epoch_test_mae`` is that
-    file's MAE. The best epoch's test MAE comes from ``best_model`` (load it with :func:`model_from_weights`)."""
-
-    last_epoch_test_mae: float
-    best_model: Path
-    best_epoch: int
-    history: dict[str, list[float]]
-    train_seconds: float
-    structures_per_s: float
-
-
-_EPOCH_ROW = re.compile(r"^\s+(\d+)\s+([-\d.eE+naninf]+)(?:\s+[-\d.eE+naninf]+){5}\s+([\d.]+)")
-
-
-def _parse_epoch_times(log: str) -> tuple[list[float], list[float], list[float]]:
-    """(train losses, val losses, train epoch seconds) from the tables alignn's ``train_dgl`` prints."""
-    train, val, seconds, section = [], [], [], None
-    for line in log.splitlines():
-        if line.startswith(("Train Loss:", "Val Loss:")):
-            section = line.split()[0].lower()
-            continue
-        match = _EPOCH_ROW.match(line)
-        if match and section == "train":
-            train.append(float(match.group(2)))
-            seconds.append(float(match.group(3)))
-        elif match and section == "val":
-            val.append(float(match.group(2)))
-        section = None if match else section
-    return train, val, seconds
-
-
-def _write_folder(split: Split, prop: str, cfg: GNNConfig, out_dir: Path, use_amp: bool = False) -> Path:
-    """``id_prop.json`` (train, val, test in that order) and ``config_in.json`` for ``train_for_folder``."""
-    for name in ("train", "val", "test"):
-        if not split.get(name):
-            raise GNNError(f"The {name} set is empty; alignn's trainer needs train, val and test structures.")
-    if len(split["val"]) < cfg.batch_size:
-        warnings.warn(
-            f"{len(split['val'])} val structures < batch size {cfg.batch_size}: alignn drops incomplete val "
-            "batches, so its validation loss is 0 and its best_model.pt is the first epoch.",
-            stacklevel=3,
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    parts = [split[name] for name in ("train", "val", "test")]
-    rows = [  # atoms re-serialised by jarvis-tools: alignn reads every field of its own schema (e.g. props)
-        {"jid": str(rec["jid"]), "atoms": atoms_from_record(rec).to_dict(), "target": float(rec[prop])}
-        for part in parts
-        for rec in part
-    ]
-    (out_dir / "id_prop.json").write_text(json.dumps(rows))
-    config = alignn_training_config(cfg, *(len(part) for part in parts), out_dir, use_amp=use_amp)
-    (out_dir / "config_in.json").write_text(json.dumps(config, indent=1))
-    return out_dir / "config_in.json"
-
-
-def run_alignn_trainer(data_dir: Path, config: Path, out_dir: Path, **kwargs: Any) -> str:
-    """alignn's ``train_for_folder`` on ``data_dir/id_prop.json`` with the config file ``config``, into ``out_dir``.
-
-    alignn's console output (stdout, stderr) goes to ``out_dir/train.log`` and is returned; ``kwargs`` go to
-    ``train_for_folder`` (e.g. ``target_key``, ``restart_model_path``).
-    """
-    from alignn.train_alignn import train_for_folder
-
-    buffer = io.StringIO()
-    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer), warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        train_for_folder(root_dir=str(data_dir), config_name=str(config), output_dir=str(out_dir), **kwargs)
-    (Path(out_dir) / "train.log").write_text(buffer.getvalue())
-    return buffer.getvalue()
-
-
-def train_reference(split: Split, prop: str, cfg: GNNConfig, out_dir: Path, use_amp: bool = False) -> ReferenceResult:
-    """Train with alignn's ``train_for_folder`` on ``split`` in ``out_dir``; read back its epochs, its best
-    checkpoint and the MAE of its test predictions (those of the last epoch, see :class:`ReferenceResult`).
-    alignn drops the last incomplete train and val batch: with fewer val structures than a batch, no val loss."""
-    import pandas as pd
-
-    blocker = alignn_trainer_unavailable()
-    if blocker:
-        raise GNNError(blocker)
-    out_dir = Path(out_dir)
-    config = _write_folder(split, prop, cfg, out_dir, use_amp=use_amp)
-    log = run_alignn_trainer(out_dir, config, out_dir, target_key="target", id_key="jid")
-    pred_file, best = out_dir / "prediction_results_test_set.csv", out_dir / "best_model.pt"
-    if not pred_file.exists() or not best.exists():
-        raise GNNError(f"alignn wrote no {pred_file.name} or {best.name}; see {out_dir / 'train.log'}.")
-    table = pd.read_csv(pred_file, skipinitialspace=True)
-    train_loss, val_loss, seconds = _parse_epoch_times(log)
-    processed = len(split["train"]) // cfg.batch_size * cfg.batch_size * len(seconds)  # drop_last
-    y_true, y_pred = table["target"].to_numpy(float), table["prediction"].to_numpy(float)
-    return ReferenceResult(
-        last_epoch_test_mae=float(np.mean(np.abs(y_true - y_pred))),
-        best_model=best,
-        best_epoch=int(np.argmin(val_loss)) + 1 if val_loss else 0,
-        history={"train MAE": train_loss, "val MAE": val_loss},
-        train_seconds=float(sum(seconds)),
-        structures_per_s=processed / sum(seconds) if sum(seconds) > 0 else float("nan"),
-    )
-
-
-def model_from_weights(path: Path, cfg: GNNConfig, device: str = "cpu"):
-    """The model of ``cfg`` with the weights of a plain state-dict file (alignn's ``best_model.pt``), in eval
-    mode; read with ``weights_only=True``."""
-    model = make_model(cfg)
-    model.load_state_dict(_weights(Path(path), device))
-    return model.to(device).eval()
-
-
-def alignn_trainer_unavailable(system: str | None = None) -> str:
-    """Why alignn's trainer cannot run on this platform ('' when it can). On Windows alignn's LMDB graph store
-    asks for a 1 TB memory map, which Windows reserves on disk ('not enough space'): use WSL there."""
-    if (system or platform.system()) == "Windows":
-        return (
-            "alignn's trainer is skipped on Windows: its LMDB graph store reserves 1 TB of disk there. "
-            "Run this section in WSL (Windows Subsystem for Linux); the lesson's own loop needs no LMDB."
-        )
-    return ""
-
-
-def multi_gpu_command(run_dir: Path, out_dir: Path) -> list[str]:
-    """``train_alignn.py`` arguments that train ``run_dir`` (a folder :func:`train_reference` has trained once,
-    on one device) on every visible GPU, one process per GPU, into ``out_dir``.
-
-    The command names the target and id keys of our ``id_prop.json`` (alignn's defaults are ``total_energy`` and
-    ``jid``), and its config (written to ``out_dir``) reads the graphs that the single-device run stored in
-    LMDB: every rank reads them instead of rebuilding them at one shared path."""
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    config = json.loads((run_dir / "config_in.json").read_text())
-    stores = [Path(f"{config['filename']}{part}_data") for part in ("train", "val", "test")]
-    missing = [str(p) for p in stores if not (p / "data.mdb").exists()]
-    if missing:
-        raise GNNError(
-            f"No graphs stored in {', '.join(missing)}: train {run_dir} once on one device first "
-            "(utils.gnn.train_reference); every GPU process then reads those graphs."
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    config.update(read_existing=True, output_dir=str(out_dir))
-    (out_dir / "config_multi_gpu.json").write_text(json.dumps(config, indent=1))
-    return [
-        *("train_alignn.py", "--root_dir", str(run_dir)),
-        *("--config_name", str(out_dir / "config_multi_gpu.json"), "--output_dir", str(out_dir)),
-        *("--target_key", "target", "--id_key", "jid"),
-    ]
-
-
-# alignn's published ALIGNN 2.0 models (registry ``alignn.pretrained.ALIGNN2_MODELS``, one figshare zip each)
-PUBLISHED_FILES = ("config.json", "best_model.pt", "ids_train_val_test.json")
-
-
-def _unpack(archive: Path, folder: Path) -> str:
-    """Unpack alignn's model files from ``archive`` into ``folder``: '' when done, else why not."""
-    from .data import _looks_like_html
-
-    if not zipfile.is_zipfile(archive):
-        what = "an HTML page" if _looks_like_html(archive) else "not a zip archive"
-        return f"the answer was {what} ({archive.stat().st_size} bytes)"
-    with zipfile.ZipFile(archive) as zf:
-        members = {Path(n).name: n for n in zf.namelist() if not n.endswith("/")}
-        missing = [f for f in PUBLISHED_FILES[:2] if f not in members]
-        if missing:
-            return f"the archive lacks {' and '.join(missing)} (it holds {', '.join(sorted(members)) or 'nothing'})"
-        folder.mkdir(parents=True, exist_ok=True)
-        for name in set(PUBLISHED_FILES) & set(members):
-            (folder / name).write_bytes(zf.read(members[name]))
-    return ""
-
-
-def published_model(name: str, timeout: float = 5.0) -> tuple[Path | None, str]:
-    """``(folder, line)``: alignn's published ALIGNN 2.0 model ``name`` (``config.json``, ``best_model.pt``,
-    ``ids_train_val_test.json``), downloaded once from its figshare URL into the data cache.
-
-    Online only: when the host gives no answer within ``timeout`` s (``utils.runtime.reachable``), the
-    download fails (403 for a file figshare has not made public, an HTML page instead of a zip, a timeout)
-    or the archive lacks a file, the folder is None and ``line`` says what would have been downloaded and why not.
-    """
-    from alignn.pretrained import ALIGNN2_MODELS
-
-    from .data import cache_dir, download
-    from .runtime import reachable
-
-    if name not in ALIGNN2_MODELS:
-        raise GNNError(f"alignn's registry has no model {name!r}; see alignn.pretrained.list_alignn2_models().")
-    url, folder = ALIGNN2_MODELS[name]["url"], cache_dir() / "alignn2_models" / name
-    if all((folder / f).exists() for f in PUBLISHED_FILES[:2]):
-        return folder, f"Published ALIGNN model {name}: cached in {folder}"
-    online, why = reachable(url, timeout)
-    why = "" if online else f"no network ({why})"
-    archive = folder.parent / f"{name}.zip"
-    try:
-        if online:
-            download(url, archive, validate=lambda path: None, label=name)
-            why = _unpack(archive, folder)
-    except DatasetError as exc:  # data.download's error: the HTTP status, or the network error as its cause
-        status, cause = getattr(exc, "status", None), exc.__cause__
-        why = f"HTTP {status}" if status else f"the download failed ({type(cause).__name__}: {cause})"
-        why += " (figshare serves a file only once its article is public)" if status == 403 else ""
-    finally:
-        archive.unlink(missing_ok=True)
-    if why:
-        return None, f"Published ALIGNN model {name} ({url}) not downloaded: {why}. The lesson goes on without it."
-    return folder, f"Published ALIGNN model {name}: downloaded from {url} to {folder}"
-
-
-def _weights(path: Path, device: str) -> dict:
+def read_weights(path: Path, device: str) -> dict:
     """A state dict read with ``weights_only=True`` (GNNError when the file holds more than weights)."""
     import pickle
 
@@ -623,26 +363,33 @@ def _weights(path: Path, device: str) -> dict:
         ) from exc
 
 
-def alignn_model(config: dict[str, Any], weights: Path, device: str = "cpu"):
-    """alignn's DGL-free ``ALIGNNAtomWisePure`` of an alignn ``config`` (its ``"model"`` section) in eval mode, with
-    the weights of ``weights`` read with ``weights_only=True`` (GNNError when the file holds more)."""
-    from alignn.models.alignn_atomwise_pure import ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig
+def save_checkpoint(model, cfg: GNNConfig, path: Path, prop: str = "", extra: dict | None = None) -> Path:
+    """Save weights, config, property and ``extra`` numbers (written atomically; loads with weights_only)."""
 
-    name = config["model"].get("name", "alignn_atomwise_pure")
-    if name != "alignn_atomwise_pure":
-        raise GNNError(f"{weights}: its config names the model {name!r}; only 'alignn_atomwise_pure' loads here.")
-    model = ALIGNNAtomWisePure(ALIGNNAtomWisePureConfig(**config["model"]))
-    model.load_state_dict(_weights(Path(weights), device))
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    payload = {"state_dict": state, "config": asdict(cfg), "property": prop, "unit": unit_of(prop), **(extra or {})}
+    return _save_atomically(payload, Path(path))
+
+
+def load_checkpoint(path: Path, device: str = "cpu"):
+    """``(model, cfg, info)`` from a :func:`save_checkpoint` file, the model in eval mode. Read with
+    ``weights_only=True``: a file with more than tensors, numbers, strings, lists and dicts is refused."""
+    path = Path(path)
+    if not path.exists():
+        raise GNNError(f"No checkpoint at {path}. Train a model first (the lesson's loop saves best_model.pt).")
+    payload = read_weights(path, device)
+    if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
+        raise GNNError(f"{path} is not a checkpoint written by utils.gnn.save_checkpoint.")
+    cfg = GNNConfig(**payload["config"])
+    model = make_model(cfg)
+    model.load_state_dict(payload["state_dict"])
+    model.to(device).eval()
+    return model, cfg, {k: v for k, v in payload.items() if k not in ("state_dict", "config")}
+
+
+def model_from_weights(path: Path, cfg: GNNConfig, device: str = "cpu"):
+    """The model of ``cfg`` with the weights of a plain state-dict file (alignn's ``best_model.pt``), in eval
+    mode; read with ``weights_only=True``."""
+    model = make_model(cfg)
+    model.load_state_dict(read_weights(Path(path), device))
     return model.to(device).eval()
-
-
-def load_published(folder: Path, device: str = "cpu"):
-    """``(model, cfg)`` of a :func:`published_model` folder: the model in eval mode, ``cfg`` the graph settings
-    (cutoff, neighbours, three-body cutoff) of its ``config.json``."""
-    config = json.loads((Path(folder) / "config.json").read_text())
-    if config.get("atom_features", "cgcnn") != "cgcnn":
-        raise GNNError(f"{folder}: atom features {config['atom_features']!r}; this lesson builds cgcnn graphs.")
-    model = alignn_model(config, Path(folder) / "best_model.pt", device)
-    cfg = GNNConfig(cutoff=float(config.get("cutoff", 8.0)), max_neighbors=config.get("max_neighbors", 12))
-    cfg.three_body_cutoff = config.get("three_body_cutoff", 3.5) or cfg.cutoff  # alignn: None means the cutoff
-    return model, cfg

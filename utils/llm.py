@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import runtime
+from . import files, runtime
 
 MATCHER_KWARGS = {"stol": 0.5, "ltol": 0.3, "angle_tol": 10}
 """StructureMatcher tolerances of the CDVAE / JARVIS-leaderboard AtomGen benchmark."""
@@ -128,7 +128,7 @@ def tiny_llama(tokenizer, hidden: int = 128, layers: int = 4, heads: int = 4, ma
 def hub_reachable(timeout: float = 3.0) -> tuple[bool, str]:
     """Whether the Hugging Face hub (``HF_ENDPOINT``) answers within ``timeout`` s; never when offline is set."""
     endpoint = runtime.env("HF_ENDPOINT") or "https://huggingface.co"
-    return runtime.reachable(endpoint, timeout, offline_vars=("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+    return files.reachable(endpoint, timeout, offline_vars=("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
 def pretrained_or_scratch(

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import runtime
-from .data import write_atomically
+from .files import write_atomically
 
 
 @dataclass

@@ -13,15 +13,12 @@ import json
 import os
 import platform
 import random
-import socket
-import threading
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlparse
 
 import numpy as np
 
@@ -297,34 +294,3 @@ def _cuda_name() -> str:
     import torch
 
     return torch.cuda.get_device_name(0)
-
-
-def reachable(url: str, timeout: float = 3.0, offline_vars: tuple[str, ...] = ()) -> tuple[bool, str]:
-    """Whether the host of ``url`` accepts a TCP connection within ``timeout`` seconds, and why (not).
-
-    The one network probe of the project. Returns at once when one of ``offline_vars`` (e.g. ``HF_HUB_OFFLINE``)
-    is set. The probe, DNS lookup included, runs in a daemon thread: a stuck resolver never hangs the caller.
-    """
-    for var in offline_vars:
-        if os.environ.get(var, "").strip().lower() in TRUE_WORDS:
-            return False, f"{var}=1 is set"
-    parsed = urlparse(url)
-    host, port = parsed.hostname or url, parsed.port or (80 if parsed.scheme == "http" else 443)
-    result: dict[str, object] = {}
-
-    def probe() -> None:
-        try:
-            with socket.create_connection((host, port), timeout=timeout):
-                result["ok"] = True
-        except OSError as exc:
-            result["error"] = exc
-
-    start = time.monotonic()
-    thread = threading.Thread(target=probe, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if result.get("ok"):
-        return True, f"{host}:{port} answered in {time.monotonic() - start:.1f} s"
-    if "error" in result:
-        return False, f"{host}:{port} unreachable ({type(result['error']).__name__}: {result['error']})"
-    return False, f"no answer from {host}:{port} within {timeout:.0f} s"
