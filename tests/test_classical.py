@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import numpy as np
 import pytest
 
-from utils import features, plots
+from utils import features
 
 
 def make_record(jid: str, elements: list[str], value: float) -> dict:
@@ -37,10 +37,3 @@ def test_featurize_split_aligns_targets_and_drops_failures():
     np.testing.assert_allclose(data["train"].y, [1.0, 2.0])
     assert data["train"].X.shape == (2, 103)
     assert data["test"].X[0].sum() == pytest.approx(1.0)
-
-
-def test_parity_grid_has_one_panel_per_model_and_blanks_the_rest():
-    fig = plots.parity_grid({"a": np.arange(3.0), "b": np.arange(3.0) + 1}, np.arange(3.0), unit="eV", ncols=3)
-    visible = [ax for ax in fig.axes if ax.axison]
-    assert len(fig.axes) == 3 and len(visible) == 2
-    assert [ax.get_title() for ax in visible][0].startswith("a")

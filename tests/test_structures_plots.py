@@ -58,16 +58,7 @@ def test_parity_plot_reports_mae_with_unit():
     assert ax.get_xlabel() == "true (eV/atom)"
 
 
-@pytest.mark.parametrize(
-    "z, place", [(1, (1, 1)), (2, (1, 18)), (5, (2, 13)), (26, (4, 8)), (57, (8, 3)), (79, (6, 11))]
-)
-def test_periodic_table_positions(z, place):
-    assert plots.table_position(z) == place
-
-
-def test_periodic_table_heatmap_and_histograms():
-    fig = plots.periodic_table_heatmap({"Si": 0.0, "O": -2.0}, label="eV/atom")
-    assert fig.axes[0].texts  # element symbols drawn
+def test_histogram_grid_labels_units_and_counts_values():
     fig = plots.histogram_grid({"a": [1, 2, np.nan], "b": [3, 4, 5]}, units={"a": "eV"}, ncols=2)
     assert fig.axes[0].get_xlabel() == "a (eV)" and fig.axes[0].get_title() == "a: n = 2"
 

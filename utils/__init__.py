@@ -31,7 +31,7 @@ from .data import (
     with_property,
 )
 from .leaderboard import split_records
-from .properties import DFT_3D_PROPERTIES, label_of, unit_of
+from .properties import DFT_3D_PROPERTIES, unit_of
 from .results import Result, results_card
 from .runtime import by_mode, cpu_threads, get_device, is_fast, mode, outputs_dir, seed_everything, setup
 from .structures import StructureError, atoms_from_record, from_ase, to_ase

@@ -34,9 +34,3 @@ DFT_3D_PROPERTIES: dict[str, tuple[str, str]] = {
 def unit_of(prop: str) -> str:
     """The unit of ``prop`` ("" when unknown)."""
     return DFT_3D_PROPERTIES.get(prop, ("", ""))[1]
-
-
-def label_of(prop: str) -> str:
-    """An axis label such as ``"formation_energy_peratom (eV/atom)"``."""
-    unit = unit_of(prop)
-    return f"{prop} ({unit})" if unit and unit != "–" else prop
