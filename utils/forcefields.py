@@ -195,16 +195,18 @@ def split_configs(
     any split labels (e.g. other data), a seeded 80/10/10 random split is used. ``max_configs`` keeps a
     seeded subset of that size, in the same proportions (at least 2 per part).
     """
+    from .leaderboard import random_split
+
     rng = np.random.default_rng(seed)
     labelled = [c for c in configs if c.split in ("train", "test")]
     if labelled:
         test = [c for c in labelled if c.split == "test"]
         pool = [c for c in labelled if c.split == "train"]
     else:
-        order = rng.permutation(len(configs))
-        n_test = max(2, int(round(0.1 * len(configs))))
-        test = [configs[k] for k in order[:n_test]]
-        pool = [configs[k] for k in order[n_test:]]
+        parts = random_split(list(configs), (0.8, 0.1, 0.1), seed)
+        test, pool = parts["test"], parts["train"] + parts["val"]
+        if len(test) < 2:
+            raise ForceFieldError(f"Only {len(configs)} configurations: too few for a test set; use more data.")
     if max_configs is not None and max_configs < len(test) + len(pool):
         n_test = max(2, int(round(max_configs * len(test) / (len(test) + len(pool)))))
         test = [test[k] for k in sorted(rng.choice(len(test), min(n_test, len(test)), replace=False))]

@@ -172,14 +172,14 @@ def split_records(
             source = f"JARVIS-Leaderboard split {name} ({kept} of the {len(usable)} records with a value are in it)"
             return Split(parts, source, {str(r["jid"]): p for p, recs in parts.items() for r in recs})
         origin = f"no record is in both the train and test sets of {Path(path).name}"
-    order = list(range(len(usable)))
+    return Split(random_split(usable, fractions, seed), f"seeded random split {fractions} (seed {seed}): {origin}")
+
+
+def random_split(items: list, fractions: tuple[float, float, float], seed: int) -> dict[str, list]:
+    """The project's one seeded random train/val/test split of ``items`` (used where no benchmark split exists)."""
+    order = list(range(len(items)))
     random.Random(seed).shuffle(order)
     n_train = int(round(fractions[0] * len(order)))
     n_val = int(round(fractions[1] * len(order)))
-    pick = lambda idx: [usable[i] for i in idx]  # noqa: E731
-    parts = {
-        "train": pick(order[:n_train]),
-        "val": pick(order[n_train : n_train + n_val]),
-        "test": pick(order[n_train + n_val :]),
-    }
-    return Split(parts, f"seeded random split {fractions} (seed {seed}): {origin}")
+    bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, len(order))}
+    return {part: [items[i] for i in order[lo:hi]] for part, (lo, hi) in bounds.items()}
