@@ -172,6 +172,8 @@ def test_outputs_stripped_except_checked_cells(path):
         if "nbval-check-output" in tags(cell) or "NBVAL_CHECK_OUTPUT" in source(cell):
             checked += 1
             assert cell["outputs"] and cell["execution_count"], "a checked cell keeps its output and count"
+            stderr = [o for o in cell["outputs"] if o.get("name") == "stderr"]
+            assert not stderr, f"a checked cell writes no warnings (they pin paths and versions): {source(cell)[:80]}"
         else:
             assert not cell["outputs"] and cell["execution_count"] is None, source(cell)[:80]
     assert checked >= 1, "nbval checks at least one key output of each notebook"

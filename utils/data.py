@@ -39,6 +39,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, TextIO
 
+from . import runtime
 from .runtime import REPO_ROOT, env, is_fast
 
 REGISTRY_PATH = REPO_ROOT / "data" / "datasets.json"
@@ -354,13 +355,12 @@ def download(url: str, dest: Path, validate: Callable[[Path], Any], label: str) 
     A partial or invalid download never reaches ``dest``. Raises DatasetError (with advice) on any failure.
     """
     import requests
-    from tqdm.auto import tqdm
 
     def fetch(tmp: Path) -> None:
         with open(tmp, "wb") as out, requests.get(url, stream=True, timeout=60) as response:
             response.raise_for_status()
             total = int(response.headers.get("content-length", 0)) or None
-            with tqdm(total=total, unit="B", unit_scale=True, desc=f"Downloading {label}") as bar:
+            with runtime.progress(total=total, unit="B", unit_scale=True, desc=f"Downloading {label}") as bar:
                 for chunk in response.iter_content(chunk_size=1 << 20):
                     out.write(chunk)
                     bar.update(len(chunk))

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from . import runtime
 from .data import write_atomically
 from .runtime import REPO_ROOT, env
 from .structures import atoms_from_record
@@ -215,9 +216,8 @@ def _compute_missing(records, keys, todo, kind, featurizer, store, folder, progr
     new_rows: list[np.ndarray] = []
     iterator: Iterable[int] = todo
     if progress and todo:
-        from tqdm.auto import tqdm
 
-        iterator = tqdm(todo, desc=f"{kind} features", unit="structure")
+        iterator = runtime.progress(todo, desc=f"{kind} features", unit="structure")
     try:
         for i in iterator:
             try:

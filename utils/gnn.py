@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from . import runtime
 from .data import DatasetError, Split, is_missing, split_records, write_atomically
 from .properties import unit_of
 from .structures import atoms_from_record
@@ -234,7 +235,6 @@ def build_graphs(
     lattice or atom builds new graphs. Raises GNNError for a record without a value, and for a structure
     whose graph is empty unless ``skip_empty`` (then it is left out and listed in ``.skipped``).
     """
-    from tqdm.auto import tqdm
 
     y = targets(records, prop)
     ids = [str(rec.get("jid", i)) for i, rec in enumerate(records)]
@@ -242,7 +242,7 @@ def build_graphs(
     payload = _load_cache(path, len(records)) if path else None
     if payload is None:
         payload = {"graphs": [], "kept": [], "skipped": {}}
-        for i, (rec, ident) in enumerate(tqdm(list(zip(records, ids)), desc=desc, disable=not progress, leave=False)):
+        for i, (rec, ident) in enumerate(runtime.progress(list(zip(records, ids)), desc=desc, disable=not progress, leave=False)):
             try:
                 payload["graphs"].append(_to_tensors(build_graph(atoms_from_record(rec), cfg, ident=ident)))
                 payload["kept"].append(i)

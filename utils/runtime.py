@@ -222,6 +222,17 @@ def cpu_threads() -> int:
         return max(1, available)
 
 
+def progress(iterable: Any = None, **kwargs: Any) -> Any:
+    """tqdm's progress bar: the notebook widget where ipywidgets is installed, the text bar otherwise (without
+    tqdm's warning about the missing widget)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from tqdm.auto import tqdm
+    return tqdm(iterable, **kwargs)
+
+
 def seed_everything(seed: int = 42) -> None:
     """Seed Python, NumPy and (if installed) torch so that a re-run prints the same numbers."""
     random.seed(seed)

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from . import runtime
+
 EV_PER_A3_TO_GPA = 160.21766208
 """1 eV/Å³ in GPa (CODATA: 1 eV = 1.602176634e-19 J, 1 Å³ = 1e-30 m³)."""
 
@@ -191,7 +193,6 @@ def run_md(
     ``sample_every`` > 0 keeps a copy of every that-many-th frame in ``trace.frames`` (for g(r)).
     """
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
-    from tqdm.auto import tqdm
 
     work = atoms.copy()
     work.calc = calc
@@ -200,7 +201,7 @@ def run_md(
         Stationary(work)
     dyn = _dynamics(work, ensemble, timestep_fs, temperature_K, friction, seed)
     trace, n = MDTrace(), len(work)
-    for step in tqdm(range(steps + 1), desc=f"MD {ensemble.upper()}", disable=not progress):
+    for step in runtime.progress(range(steps + 1), desc=f"MD {ensemble.upper()}", disable=not progress):
         if step > 0:
             if final_temperature_K is not None and ensemble == "nvt":
                 dyn.set_temperature(temperature_K=temperature_K + step / steps * (final_temperature_K - temperature_K))
