@@ -114,8 +114,11 @@ def _al_record(a: float = 4.0) -> dict:
     from utils.structures import from_ase
 
     jatoms = from_ase(bulk("Al", "fcc", a=a))
-    atoms = {"lattice_mat": jatoms.lattice_mat.tolist(), "coords": jatoms.frac_coords.tolist(),
-             "elements": jatoms.elements}
+    atoms = {
+        "lattice_mat": jatoms.lattice_mat.tolist(),
+        "coords": jatoms.frac_coords.tolist(),
+        "elements": jatoms.elements,
+    }
     reference = {"a": 2.876, "vol": 16.82, "kv": 69.93, "c11": 93.4, "c44": 16.2, "form_en": 0.0}
     return {"jid": "JVASP-816", "atoms": atoms, "reference": reference}
 
@@ -193,12 +196,16 @@ def test_registry_builds_cuda_capable_factories_on_the_asked_device_and_others_o
 
 def test_pick_elemental_reference_prefers_jarvis_solid_then_a_close_polymorph(monkeypatch) -> None:
     monkeypatch.setattr(bm, "jarvis_elemental_reference_jids", lambda: {"C": "JVASP-REF", "O": "JVASP-O2"})
-    solids = [{"jid": "JVASP-DIAMOND", "formation_energy_peratom": 0.10},
-              {"jid": "JVASP-NEAR", "formation_energy_peratom": 0.002},
-              {"jid": "JVASP-FAR", "formation_energy_peratom": 4.7}]
+    solids = [
+        {"jid": "JVASP-DIAMOND", "formation_energy_peratom": 0.10},
+        {"jid": "JVASP-NEAR", "formation_energy_peratom": 0.002},
+        {"jid": "JVASP-FAR", "formation_energy_peratom": 4.7},
+    ]
     assert bm.pick_elemental_reference("C", solids)["jid"] == "JVASP-NEAR"
-    assert bm.pick_elemental_reference("C", [*solids, {"jid": "JVASP-REF", "formation_energy_peratom": 0.0}])[
-        "jid"] == "JVASP-REF"
+    assert (
+        bm.pick_elemental_reference("C", [*solids, {"jid": "JVASP-REF", "formation_energy_peratom": 0.0}])["jid"]
+        == "JVASP-REF"
+    )
     assert bm.pick_elemental_reference("C", solids[2:]) is None  # 4.7 eV/atom above: no stand-in
     assert bm.pick_elemental_reference("O", []) is None  # no O solid loaded: no chemical potential
 
@@ -244,7 +251,7 @@ def test_reference_records_builder() -> None:
 def test_published_alignn_ff_is_listed_unavailable_offline_with_its_reason(monkeypatch, tmp_path, capsys) -> None:
     monkeypatch.setenv("AIMS_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr("utils.runtime.reachable", lambda url, timeout=3.0, offline_vars=(): (False, "no DNS"))
-    monkeypatch.setattr(bm.CALCULATORS["ALIGNN-FF-MPtrj"], "_instances", {})
+    bm.CALCULATORS["ALIGNN-FF-MPtrj"].release()
     assert bm.CALCULATORS["ALIGNN-FF-MPtrj"].supports(["Cu", "O", "Si"])  # universal: every element
     assert bm.available_calculators(["ALIGNN-FF-MPtrj"]) == []
     out = capsys.readouterr().out
@@ -252,3 +259,80 @@ def test_published_alignn_ff_is_listed_unavailable_offline_with_its_reason(monke
     assert "https://ndownloader.figshare.com/files/" in out and "no network (no DNS)" in out
     monkeypatch.setattr(ff, "published_ff_calculator", lambda name, device=None: (f"calculator on {device}", name))
     assert bm.get_calculator("ALIGNN-FF-MPtrj", "cpu") == "calculator on cpu"
+
+
+def test_importing_utils_and_the_registry_loads_no_force_field_package() -> None:
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    code = (
+        "import sys; import utils; from utils import benchmark; "
+        "print(sorted(m for m in ('torch', 'chgnet', 'sevenn', 'mace', 'alignn', 'phonopy') if m in sys.modules))"
+    )
+    root = Path(__file__).resolve().parent.parent
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_a_factory_that_changes_torch_default_dtype_leaves_it_as_it_was() -> None:
+    import torch
+
+    def float64_model(device):
+        torch.set_default_dtype(torch.float64)  # as some force-field loaders do
+        return f"model on {device}"
+
+    bm.register_calculator("test-dtype", float64_model, cuda=True)
+    try:
+        assert bm.get_calculator("test-dtype", "cpu") == "model on cpu"
+        assert torch.get_default_dtype() == torch.float32
+    finally:
+        bm.CALCULATORS.pop("test-dtype", None)
+        torch.set_default_dtype(torch.float32)
+
+
+def test_register_calculator_refuses_a_factory_that_is_not_a_function() -> None:
+    with pytest.raises(TypeError, match="must be a function"):
+        bm.register_calculator("test-not-callable", EMT(), elements=["Cu"])
+    assert "test-not-callable" not in bm.CALCULATORS
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"elastic": "some"}, "'all', 'cubic' or 'none'"), ({"strain": 0.0}, "0 < strain"),
+     ({"eos_points": 3}, "eos_points >= 5"), ({"relax_steps": -1}, "steps >= 0")],
+)  # fmt: skip
+def test_settings_refuse_values_the_protocol_cannot_use(kwargs, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        bm.Settings(**kwargs)
+
+
+def test_benchmark_material_names_what_a_record_lacks() -> None:
+    record = _al_record()
+    del record["atoms"]
+    with pytest.raises(ValueError, match="JVASP-816 lacks atoms"):
+        bm.benchmark_material(record, "EMT", EMT(), {})
+
+
+def test_elemental_solids_fall_back_to_the_sample_when_the_download_fails(monkeypatch, capsys) -> None:
+    def no_network(name):
+        raise data.DatasetError("Could not load dataset 'dft_3d': no network.")
+
+    monkeypatch.delenv("AIMS_DATA_DIR", raising=False)
+    monkeypatch.setattr(data, "dataset_path", no_network)
+    monkeypatch.setattr(data, "data_folder", lambda: None)  # online mode
+    found = bm.elemental_solids(["Si"])
+    assert "JVASP-1002" in [r["jid"] for r in found["Si"]]  # the sample has JARVIS's Si
+    assert "elemental solids from the shipped sample" in capsys.readouterr().out
+    monkeypatch.setattr(data, "data_folder", lambda: data.SAMPLE_DIR)  # a folder: its error stands
+    with pytest.raises(data.DatasetError, match="no network"):
+        bm.elemental_solids(["Si"])
+
+
+def test_benchmark_material_rows_are_nan_free_except_missing_references() -> None:
+    record = _al_record()
+    record["reference"] = {"a": 2.876}  # only one DFT value: the other rows carry NaN references
+    rows, _ = bm.benchmark_material(record, "EMT", EMT(), {}, bm.Settings(eos_points=5, elastic="cubic"))
+    by_property = {r["property"]: r for r in rows}
+    assert by_property["a"]["reference"] == 2.876 and math.isnan(by_property["kv"]["reference"])
+    assert all(math.isfinite(r["value"]) for r in rows if r["property"] != "form_en")

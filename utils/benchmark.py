@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import inspect
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,10 +63,12 @@ class CalculatorSpec:
         return (device or get_device()) if self.cuda else "cpu"
 
     def build(self, device: str | None = None):
-        """The calculator on ``device_for(device)`` (built once per device, then reused)."""
+        """The calculator on ``device_for(device)`` (built once per device, then reused); torch's default
+        dtype is the same after the build as before, whatever the factory set."""
         where = self.device_for(device)
         if where not in self._instances:
-            self._instances[where] = self.factory(where) if self.cuda else self.factory()
+            with _torch_default_dtype_kept():
+                self._instances[where] = self.factory(where) if self.cuda else self.factory()
         return self._instances[where]
 
     def release(self) -> None:
@@ -75,11 +79,26 @@ class CalculatorSpec:
 CALCULATORS: dict[str, CalculatorSpec] = {}
 
 
+@contextmanager
+def _torch_default_dtype_kept():
+    """Restore torch's default dtype on exit (float32 when torch was not imported yet)."""
+    torch = sys.modules.get("torch")
+    before = torch.get_default_dtype() if torch is not None else None
+    try:
+        yield
+    finally:
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.set_default_dtype(before or torch.float32)
+
+
 def register_calculator(
     name: str, factory: Callable[..., Any], elements: Iterable[str] | None = None, note: str = "", cuda: bool = False
 ) -> CalculatorSpec:
     """Plug in any ASE calculator under ``name``: ``factory()`` (or ``factory(device)`` with ``cuda=True``) must
     return a ready calculator, e.g. ``register_calculator("my-emt", EMT, elements=["Cu", "Al"], note="EMT")``."""
+    if not callable(factory):
+        raise TypeError(f"{name}: the factory must be a function that returns an ASE calculator, not {factory!r}.")
     if cuda and len(inspect.signature(factory).parameters) < 1:
         raise TypeError(f"{name}: with cuda=True the factory is called as factory(device); it takes no argument.")
     spec = CalculatorSpec(name, factory, frozenset(elements) if elements is not None else None, note, cuda)
@@ -155,7 +174,7 @@ def _mace_mp(device: str):
             "MACE-MP-0 weights are not cached (~/.cache/mace) and github.com is unreachable: "
             "run once with network access."
         )
-    return mace_mp(model="medium", default_dtype="float64", device=device)
+    return mace_mp(model="medium", default_dtype="float32", device=device)  # as CHGNet and SevenNet
 
 
 def _published_alignn_ff(device: str, name: str = "mptrj_ff"):
@@ -435,12 +454,22 @@ def elemental_solids(elements: Iterable[str]) -> dict[str, list[dict[str, Any]]]
 
     JARVIS gives an elemental solid a formation energy too: its energy per atom above the element's
     reference solid (0 for the reference itself). Elements with no such record map to an empty list.
+    When the download fails (no ``AIMS_DATA_DIR``), the shipped sample is read, as by
+    ``load_dataset(..., fallback_to_sample=True)``.
     """
-    from .data import dataset_path, is_missing, iter_records
+    from .data import SAMPLE_DIR, DatasetError, data_folder, dataset_path, is_missing, iter_records
 
+    try:
+        path = dataset_path("dft_3d")
+    except DatasetError as exc:  # online without network: the sample, as load_dataset's fallback
+        if data_folder() is not None or not (SAMPLE_DIR / "dft_3d.json.zip").exists():
+            raise
+        path = SAMPLE_DIR / "dft_3d.json.zip"
+        print(f"dft_3d: could not be loaded online ({str(exc).splitlines()[0][:200]}); "
+              "elemental solids from the shipped sample instead.")  # fmt: skip
     wanted = set(elements)
     found: dict[str, list[dict[str, Any]]] = {el: [] for el in sorted(wanted)}
-    for rec in iter_records(dataset_path("dft_3d"), ["jid", "atoms", "formation_energy_peratom"]):
+    for rec in iter_records(path, ["jid", "atoms", "formation_energy_peratom"]):
         symbols = set(rec["atoms"]["elements"])
         if len(symbols) == 1 and symbols <= wanted and not is_missing(rec["formation_energy_peratom"]):
             keep = {k: rec.get(k) for k in ("jid", "atoms", "formation_energy_peratom", "spg_symbol")}
@@ -485,6 +514,17 @@ class Settings:
     ion_steps: int = 50
     elastic: str = "all"
 
+    def __post_init__(self) -> None:
+        if self.elastic not in ("all", "cubic", "none"):
+            raise ValueError(f"Settings.elastic is 'all', 'cubic' or 'none', not {self.elastic!r}.")
+        if not (0 < self.strain < 0.1 and self.fmax > 0):
+            raise ValueError(f"Settings needs 0 < strain < 0.1 and fmax > 0; got {self.strain}, {self.fmax}.")
+        if self.eos_points < 5 or min(self.relax_steps, self.ion_steps) < 0:
+            raise ValueError(
+                f"Settings needs eos_points >= 5 (an EOS fit has 3-4 parameters) and steps >= 0; got "
+                f"eos_points={self.eos_points}, relax_steps={self.relax_steps}, ion_steps={self.ion_steps}."
+            )
+
 
 def _elastic_values(cell, calc, ref: dict[str, Any], s: Settings) -> list[tuple[str, float, Any, str]]:
     """(property, value, DFT reference, site) of C11, C44 (and C12 of a cubic crystal)."""
@@ -510,6 +550,12 @@ def benchmark_material(
     formula, calculator, property, site, value, reference, unit) and extras (EOS fit, relaxed cell,
     convergence, seconds).
     """
+    missing = [key for key in ("jid", "atoms") if key not in record]
+    if missing:
+        raise ValueError(
+            f"benchmark_material needs a record with 'jid' and 'atoms' (jarvis-tools' schema, e.g. one of "
+            f"load_dataset('chipsff_reference')); {record.get('jid', 'this record')} lacks {', '.join(missing)}."
+        )
     s, t0, ref = settings or Settings(), time.perf_counter(), record.get("reference", {})
     relaxed = relax(record_to_ase(record), calc, fmax=s.fmax, steps=s.relax_steps)
     values = [(key, value, ref.get(key), "") for key, value in lattice_summary(relaxed.atoms).items()]
