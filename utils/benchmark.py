@@ -1,17 +1,20 @@
-"""CHIPS-FF-style benchmark protocol of force fields against JARVIS-DFT, the driver of notebook 07 (Wines &
-Choudhary, ACS Mater. Lett. 2025, with fixes): per material and calculator, relaxation, lattice, formation energy
-(elemental references relaxed with the *same* calculator), E-V bulk modulus with fractional coordinates kept (the
-chipsff 2024.11.30 release strains cartesian positions), relaxed-ion elastic constants, vacancy and surface
-energies; calculators from a registry (downloads fail fast offline). The elemental references, smoothness check,
-plausibility flags, scorecard, phonons and timings are taught in notebook 07.
+"""CHIPS-FF-style benchmark of force fields against JARVIS-DFT, the driver of notebooks 07a and 07b (Wines &
+Choudhary, ACS Mater. Lett. 2025): a registry of calculators (built on the requested device, downloads fail fast
+offline), the JARVIS elemental solids that formation energies are measured from, and the protocol per material
+and calculator: relaxation, lattice, formation energy, bulk modulus by E-V fit (clamped ions) and by hydrostatic
+strain (relaxed ions), elastic constants. Vacancy and surface energies are helpers that notebook 07b loops over.
+The scorecard, plausibility checks, phonons and timings are taught in the notebooks.
 """
 
 from __future__ import annotations
 
+import inspect
 import math
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,54 +45,103 @@ class CalculatorUnavailable(RuntimeError):
 
 @dataclass
 class CalculatorSpec:
-    """How to build one calculator, which elements it covers (None = all) and a one-line note."""
+    """How to build one calculator, which elements it covers (None = all), a one-line note, and whether its
+    factory takes a device (``cuda=True``: called as ``factory(device)``; otherwise it runs on the CPU)."""
 
     name: str
-    factory: Callable[[], Any]
+    factory: Callable[..., Any]
     elements: frozenset[str] | None = None
     note: str = ""
-    _instance: Any = field(default=None, repr=False)
+    cuda: bool = False
+    _instances: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def supports(self, symbols: Iterable[str]) -> bool:
         """True when every element of ``symbols`` is covered."""
         return self.elements is None or set(symbols) <= self.elements
 
-    def build(self):
-        """The calculator (built once, then reused)."""
-        if self._instance is None:
-            self._instance = self.factory()
-        return self._instance
+    def device_for(self, device: str | None) -> str:
+        """Where the calculator runs when ``device`` is asked for: the CPU unless the factory takes a device."""
+        return (device or get_device()) if self.cuda else "cpu"
+
+    def build(self, device: str | None = None):
+        """The calculator on ``device_for(device)`` (built once per device, then reused); torch's default
+        dtype is the same after the build as before, whatever the factory set."""
+        where = self.device_for(device)
+        if where not in self._instances:
+            with _torch_default_dtype_kept():
+                self._instances[where] = self.factory(where) if self.cuda else self.factory()
+        return self._instances[where]
+
+    def release(self) -> None:
+        """Forget the built calculators (their memory is freed once nothing else holds them)."""
+        self._instances.clear()
 
 
 CALCULATORS: dict[str, CalculatorSpec] = {}
 
 
+@contextmanager
+def _torch_default_dtype_kept():
+    """Restore torch's default dtype on exit (float32 when torch was not imported yet)."""
+    torch = sys.modules.get("torch")
+    before = torch.get_default_dtype() if torch is not None else None
+    try:
+        yield
+    finally:
+        torch = sys.modules.get("torch")
+        if torch is not None:
+            torch.set_default_dtype(before or torch.float32)
+
+
 def register_calculator(
-    name: str, factory: Callable[[], Any], elements: Iterable[str] | None = None, note: str = ""
+    name: str, factory: Callable[..., Any], elements: Iterable[str] | None = None, note: str = "", cuda: bool = False
 ) -> CalculatorSpec:
-    """Plug in any ASE calculator under ``name``: ``factory()`` must return a ready calculator, e.g.
-    ``register_calculator("my-emt", EMT, elements=["Cu", "Al"], note="ASE EMT again")``."""
-    spec = CalculatorSpec(name, factory, frozenset(elements) if elements is not None else None, note)
+    """Plug in any ASE calculator under ``name``: ``factory()`` (or ``factory(device)`` with ``cuda=True``) must
+    return a ready calculator, e.g. ``register_calculator("my-emt", EMT, elements=["Cu", "Al"], note="EMT")``."""
+    if not callable(factory):
+        raise TypeError(f"{name}: the factory must be a function that returns an ASE calculator, not {factory!r}.")
+    if cuda and len(inspect.signature(factory).parameters) < 1:
+        raise TypeError(f"{name}: with cuda=True the factory is called as factory(device); it takes no argument.")
+    spec = CalculatorSpec(name, factory, frozenset(elements) if elements is not None else None, note, cuda)
     CALCULATORS[name] = spec
     return spec
 
 
-def get_calculator(name: str):
-    """The calculator registered as ``name`` (``CalculatorUnavailable`` with a reason if it cannot be built)."""
+def get_calculator(name: str, device: str | None = None):
+    """The calculator registered as ``name`` on ``device`` where it supports one (default: CUDA when visible),
+    else on the CPU; ``CalculatorUnavailable`` with a reason if it cannot be built."""
     if name not in CALCULATORS:
         raise CalculatorUnavailable(
             f"No calculator named {name!r}. Registered: {', '.join(CALCULATORS)}. "
             f"Add one with utils.benchmark.register_calculator(name, factory)."
         )
-    return CALCULATORS[name].build()
+    return CALCULATORS[name].build(device)
 
 
-def available_calculators(names: Iterable[str] | None = None, verbose: bool = True) -> list[str]:
+def release_calculators() -> None:
+    """Forget every built calculator, so that only the one in use holds memory."""
+    for spec in CALCULATORS.values():
+        spec.release()
+
+
+def device_of(calc) -> str:
+    """Where ``calc`` computes: its ``device`` attribute (CHGNet, SevenNet), else the device of its torch
+    ``model``'s parameters, else ``"cpu"`` (NumPy calculators such as EMT)."""
+    device = getattr(calc, "device", None)
+    if device is None and hasattr(getattr(calc, "model", None), "parameters"):
+        device = next(iter(calc.model.parameters()), None)
+        device = getattr(device, "device", None)
+    return str(getattr(device, "type", device) or "cpu")
+
+
+def available_calculators(
+    names: Iterable[str] | None = None, verbose: bool = True, device: str | None = None
+) -> list[str]:
     """The names (of ``names`` or of the whole registry) whose calculator builds here; prints why not."""
     ok = []
     for name in names or list(CALCULATORS):
         try:
-            get_calculator(name)
+            get_calculator(name, device)
             ok.append(name)
         except CalculatorUnavailable as exc:
             if verbose:
@@ -114,31 +166,7 @@ def _quietly(factory: Callable[..., Any], *args, **kwargs):
         return factory(*args, **kwargs)
 
 
-def alignn_ff_folder(element: str = "Si") -> Path:
-    """This lesson's own ALIGNN-FF checkpoint folder, ``outputs/07_chipsff/alignn_ff_<element>``."""
-    return forcefields.alignn_ff_dir(element, lesson="07_chipsff")
-
-
-def _alignn_ff(element: str = "Si"):
-    """The ALIGNN-FF trained by ``ensure_alignn_ff`` (mlearn ``element``), from this lesson's own folder."""
-    folder = alignn_ff_folder(element)
-    if not forcefields.completed_checkpoint(folder):
-        raise CalculatorUnavailable(
-            f"no completed ALIGNN-FF checkpoint in {folder}: call utils.benchmark.ensure_alignn_ff({element!r}) "
-            "to train one (minutes on a CPU), or register a pretrained ALIGNN-FF with register_calculator."
-        )
-    return forcefields.alignn_ff_calculator(folder)
-
-
-def ensure_alignn_ff(element: str = "Si", epochs: int = 30, max_configs: int | None = None) -> Path:
-    """Train (or reuse, when its completion marker matches exactly) this lesson's ALIGNN-FF on mlearn
-    ``element``, in ``alignn_ff_folder(element)``; the registry entry "ALIGNN-FF" then builds from it."""
-    folder = forcefields.train_alignn_ff(element, alignn_ff_folder(element), epochs=epochs, max_configs=max_configs)
-    CALCULATORS["ALIGNN-FF"]._instance = None
-    return folder
-
-
-def _mace_mp():
+def _mace_mp(device: str):
     """MACE-MP-0 (needs the ``mace-torch`` package and a download of its weights the first time)."""
     mace_mp = _installed("mace.calculators", "mace_mp", "mace-torch")
     cached = list((Path.home() / ".cache" / "mace").glob("*.model"))
@@ -147,46 +175,58 @@ def _mace_mp():
             "MACE-MP-0 weights are not cached (~/.cache/mace) and github.com is unreachable: "
             "run once with network access."
         )
-    return mace_mp(model="medium", default_dtype="float64")
+    return mace_mp(model="medium", default_dtype="float32", device=device)  # as CHGNet and SevenNet
 
 
-def _published_alignn_ff(name: str = "mptrj_ff"):
+def _published_alignn_ff(device: str, name: str = "mptrj_ff"):
     """alignn's published universal ALIGNN-FF ``name`` (online download, then cached)."""
-    calc, line = forcefields.published_ff_calculator(name)
+    calc, line = forcefields.published_ff_calculator(name, device=device)
     if calc is None:
         raise CalculatorUnavailable(line)
     return calc
 
 
-def _chgnet():
-    return _quietly(_installed("chgnet.model", "CHGNetCalculator", "chgnet"), use_device=get_device())
+def _chgnet(device: str, model_name: str = "0.3.0"):
+    calculator = _installed("chgnet.model", "CHGNetCalculator", "chgnet")
+    model = _quietly(_installed("chgnet.model", "CHGNet", "chgnet").load, model_name=model_name, verbose=False)
+    return _quietly(calculator, model=model, use_device=device)
 
 
-def _sevennet():
-    sevennet = _installed("sevenn.calculator", "SevenNetCalculator", "sevenn")
-    return _quietly(sevennet, "7net-0", device=get_device())
+def _sevennet(device: str, model_name: str = "7net-0"):
+    return _quietly(_installed("sevenn.calculator", "SevenNetCalculator", "sevenn"), model_name, device=device)
 
 
-register_calculator("CHGNet", _chgnet, note="CHGNet 0.3.0 (MPtrj, PBE/PBE+U); weights ship in the chgnet wheel")
-register_calculator("SevenNet", _sevennet, note="SevenNet-0 (7net-0, MPtrj, PBE/PBE+U); weights ship in sevenn")
+register_calculator(
+    "CHGNet", _chgnet, cuda=True, note="CHGNet 0.3.0 (MPtrj, PBE/PBE+U); weights ship in the chgnet wheel"
+)
+register_calculator(
+    "SevenNet", _sevennet, cuda=True, note="SevenNet-0 (7net-0, MPtrj, PBE/PBE+U); weights ship in sevenn"
+)
+register_calculator(
+    "CHGNet-r2SCAN",
+    lambda device: _chgnet(device, "r2scan"),
+    cuda=True,
+    note="CHGNet 0.3.0 fine-tuned on MP r2SCAN (a meta-GGA, not PBE); weights ship in the chgnet wheel",
+)
+register_calculator(
+    "SevenNet-l3i5",
+    lambda device: _sevennet(device, "7net-l3i5"),
+    cuda=True,
+    note="SevenNet-l3i5 (MPtrj, PBE/PBE+U; larger and slower than SevenNet-0); weights ship in sevenn",
+)
 register_calculator(
     "EMT",
     lambda: _installed("ase.calculators.emt", "EMT", "ase")(),
     elements=EMT_ELEMENTS,
-    note="ASE effective-medium theory, classical baseline",
-)
-register_calculator(
-    "ALIGNN-FF",
-    _alignn_ff,
-    elements={"Si"},
-    note="a small ALIGNN-FF trained on mlearn Si (PBE) only, by ensure_alignn_ff",
+    note="ASE effective-medium theory, classical baseline (7 fcc metals only)",
 )
 register_calculator(
     "ALIGNN-FF-MPtrj",
     _published_alignn_ff,
+    cuda=True,
     note="alignn's published universal ALIGNN-FF mptrj_ff (MPtrj, PBE/PBE+U); online only: a one-time download",
 )
-register_calculator("MACE-MP-0", _mace_mp, note="optional: needs mace-torch and a one-time weight download")
+register_calculator("MACE-MP-0", _mace_mp, cuda=True, note="optional: needs mace-torch and a one-time weight download")
 
 
 def record_to_ase(record: dict[str, Any]):
@@ -203,6 +243,17 @@ def conventional_cell(atoms, symprec: float = 1e-3):
 
     cell = (np.asarray(atoms.cell), atoms.get_scaled_positions(), atoms.numbers)
     lattice, positions, numbers = spglib.standardize_cell(cell, to_primitive=False, symprec=symprec)
+    return Atoms(numbers=numbers, cell=lattice, scaled_positions=positions, pbc=True)
+
+
+def standard_primitive(atoms, symprec: float = 1e-3):
+    """The primitive cell in spglib's standard orientation (the conventional cell's axes): elastic constants
+    computed on it equal those of the conventional cell, at a fraction of the cost."""
+    import spglib
+    from ase import Atoms
+
+    cell = (np.asarray(atoms.cell), atoms.get_scaled_positions(), atoms.numbers)
+    lattice, positions, numbers = spglib.standardize_cell(cell, to_primitive=True, symprec=symprec)
     return Atoms(numbers=numbers, cell=lattice, scaled_positions=positions, pbc=True)
 
 
@@ -275,6 +326,24 @@ def elastic_tensor(
 def voigt_bulk_modulus(c: np.ndarray) -> float:
     """Voigt bulk modulus Kv = [(C11+C22+C33) + 2(C12+C13+C23)] / 9 (the JARVIS ``bulk_modulus_kv``)."""
     return float((c[0, 0] + c[1, 1] + c[2, 2] + 2 * (c[0, 1] + c[0, 2] + c[1, 2])) / 9)
+
+
+def bulk_modulus_hydrostatic(atoms, calc, delta: float = 0.01, fmax: float = 0.005, steps: int = 50) -> float:
+    """Voigt bulk modulus Kv (GPa) from ± ``delta`` hydrostatic strains with the ions relaxed (space group
+    kept): Kv = Δ(mean normal stress) / Δ(volume strain 3 delta). Written out in notebook 07a, section 3.
+
+    Linear elasticity gives mean normal stress = (1/3) sum_{i,j<=3} C_ij x delta = 3 Kv delta, so this equals
+    the Voigt average of the relaxed-ion elastic tensor for any crystal system, in any cell orientation.
+    """
+    from ase.units import GPa
+
+    mean_stress = []
+    for sign in (+1, -1):
+        cell = strained(atoms, sign * delta * np.eye(3))
+        if len(cell) > 1 and steps > 0:
+            cell = relax(cell, calc, fmax=fmax, steps=steps, cell=False, symmetry=True).atoms
+        mean_stress.append(float(np.mean(stress_of(cell, calc)[:3])))
+    return (mean_stress[0] - mean_stress[1]) / (2 * 3 * delta) / GPa
 
 
 def cubic_constants(c: np.ndarray) -> dict[str, float]:
@@ -369,75 +438,141 @@ def surface_energy(
     return float((energy - len(slab) * bulk_energy_per_atom) / (2 * area) * EV_PER_A2_TO_J_PER_M2)
 
 
+# --- The JARVIS elemental solids: the zero of formation energies ---
+
+
+def jarvis_elemental_reference_jids() -> dict[str, str]:
+    """element -> jid of the elemental solid whose OptB88vdW energy per atom JARVIS-DFT subtracts in its
+    formation energies (jarvis-tools' ``unary.json``; O, N, H, F, Cl: molecular solids, not gas molecules)."""
+    from jarvis.analysis.thermodynamics.energetics import get_optb88vdw_energy
+
+    return {element: entry["jid"] for element, entry in get_optb88vdw_energy().items() if "jid" in entry}
+
+
+def elemental_solids(elements: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
+    """element -> the single-element dft_3d records of ``elements`` (jid, atoms, formation_energy_peratom,
+    spg_symbol), streamed from the dft_3d file the data layer reads now (sample, folder or download).
+
+    JARVIS gives an elemental solid a formation energy too: its energy per atom above the element's
+    reference solid (0 for the reference itself). Elements with no such record map to an empty list.
+    When the download fails (no ``AIMS_DATA_DIR``), the shipped sample is read, as by
+    ``load_dataset(..., fallback_to_sample=True)``.
+    """
+    from .data import SAMPLE_DIR, data_folder, dataset_path, is_missing
+    from .files import DatasetError, iter_records
+
+    try:
+        path = dataset_path("dft_3d")
+    except DatasetError as exc:  # online without network: the sample, as load_dataset's fallback
+        if data_folder() is not None or not (SAMPLE_DIR / "dft_3d.json.zip").exists():
+            raise
+        path = SAMPLE_DIR / "dft_3d.json.zip"
+        print(f"dft_3d: could not be loaded online ({str(exc).splitlines()[0][:200]}); "
+              "elemental solids from the shipped sample instead.")  # fmt: skip
+    wanted = set(elements)
+    found: dict[str, list[dict[str, Any]]] = {el: [] for el in sorted(wanted)}
+    for rec in iter_records(path, ["jid", "atoms", "formation_energy_peratom"]):
+        symbols = set(rec["atoms"]["elements"])
+        if len(symbols) == 1 and symbols <= wanted and not is_missing(rec["formation_energy_peratom"]):
+            keep = {k: rec.get(k) for k in ("jid", "atoms", "formation_energy_peratom", "spg_symbol")}
+            found[symbols.pop()].append(keep)
+    return found
+
+
+def pick_elemental_reference(element: str, solids: Sequence[dict[str, Any]], max_above: float = 0.1):
+    """The record to measure ``element``'s chemical potential on: JARVIS's own reference solid when it is
+    among ``solids``, else the lowest-energy polymorph at most ``max_above`` eV/atom above it; None if none.
+    Written out in notebook 07a, section 4."""
+    jid = jarvis_elemental_reference_jids().get(element)
+    exact = [r for r in solids if r["jid"] == jid]
+    near = sorted((r for r in solids if float(r["formation_energy_peratom"]) <= max_above),
+                  key=lambda r: float(r["formation_energy_peratom"]))  # fmt: skip
+    return (exact or near or [None])[0]
+
+
+def chemical_potential(record: dict[str, Any], calc, fmax: float = 0.005, steps: int = 200) -> float:
+    """mu (eV/atom) of an element with ``calc``: the energy per atom of ``record`` (an elemental solid)
+    relaxed with ``calc``, minus JARVIS's energy of that solid above the element's reference solid, so that
+    formation energies share JARVIS-DFT's zero. Written out in notebook 07a, section 4."""
+    relaxed = relax(record_to_ase(record), calc, fmax=fmax, steps=steps)
+    return relaxed.energy / len(relaxed.atoms) - float(record["formation_energy_peratom"])
+
+
+# --- The protocol ---
+
+
 @dataclass
 class Settings:
-    """Sizes and tolerances of the protocol (see ``benchmark_material``)."""
+    """Sizes and tolerances of the protocol (see ``benchmark_material``).
+
+    ``elastic``: ``"all"`` (C11, C44 of every crystal: 12 strained relaxations for a non-cubic one),
+    ``"cubic"`` (cubic crystals only: 4) or ``"none"``.
+    """
 
     fmax: float = 0.005
-    relax_steps: int = 300
-    eos_max_strain: float = 0.01
-    eos_points: int = 9
-    elastic_delta: float = 0.01
-    elastic_relax_steps: int = 100
-    vacancy_min_length: float = 8.0
-    vacancy_relax_steps: int = 150
-    slab_min_thickness: float = 10.0
-    slab_vacuum: float = 8.0
-    slab_relax_steps: int = 30
-    surfaces: tuple[tuple[int, int, int], ...] = ((1, 0, 0), (1, 1, 1))
-    do_vacancy: bool = True
-    do_surface: bool = True
+    relax_steps: int = 200
+    strain: float = 0.01
+    eos_points: int = 7
+    ion_steps: int = 50
+    elastic: str = "all"
+
+    def __post_init__(self) -> None:
+        if self.elastic not in ("all", "cubic", "none"):
+            raise ValueError(f"Settings.elastic is 'all', 'cubic' or 'none', not {self.elastic!r}.")
+        if not (0 < self.strain < 0.1 and self.fmax > 0):
+            raise ValueError(f"Settings needs 0 < strain < 0.1 and fmax > 0; got {self.strain}, {self.fmax}.")
+        if self.eos_points < 5 or min(self.relax_steps, self.ion_steps) < 0:
+            raise ValueError(
+                f"Settings needs eos_points >= 5 (an EOS fit has 3-4 parameters) and steps >= 0; got "
+                f"eos_points={self.eos_points}, relax_steps={self.relax_steps}, ion_steps={self.ion_steps}."
+            )
 
 
-def _defect_values(relaxed, conv, calc, mu: dict[str, float], ref: dict[str, Any], s: Settings):
-    """(property, value, reference, site) of the vacancy and surface energies that have a DFT reference."""
-    out = []
-    if s.do_vacancy:
-        for element, value in ref.get("vac_en", {}).items():
-            if element in mu and not math.isnan(mu[element]):
-                e_vac = vacancy_formation_energy(
-                    relaxed, calc, element, mu[element], s.vacancy_min_length, steps=s.vacancy_relax_steps
-                )
-                out.append(("vac_en", e_vac, value, element))
-    if s.do_surface:
-        e_bulk = energy_of(conv, calc) / len(conv)
-        for miller in s.surfaces:
-            key = "_".join(str(i) for i in miller)
-            gamma = surface_energy(conv, calc, miller, e_bulk, s.slab_min_thickness, s.slab_vacuum, s.slab_relax_steps)
-            out.append(("surf_en", gamma, ref.get("surf_en", {}).get(key), key))
-    return out
+def _elastic_values(cell, calc, ref: dict[str, Any], s: Settings) -> list[tuple[str, float, Any, str]]:
+    """(property, value, DFT reference, site) of C11, C44 (and C12 of a cubic crystal)."""
+    cubic = is_cubic(cell)
+    if s.elastic == "none" or (s.elastic == "cubic" and not cubic):
+        return []
+    c = elastic_tensor(cell, calc, delta=s.strain, cubic=cubic, steps=s.ion_steps, fmax=s.fmax)
+    if cubic:
+        constants = cubic_constants(c)
+        return [(k, constants[k], ref.get(k), "") for k in ("c11", "c12", "c44")]
+    return [("c11", c[0, 0], ref.get("c11"), ""), ("c44", c[3, 3], ref.get("c44"), "")]
 
 
 def benchmark_material(
     record: dict[str, Any], calc_name: str, calc, mu: dict[str, float], settings: Settings | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Run the protocol for one material with one calculator.
+    """Run the protocol for one material with one calculator (the steps of notebook 07a, section 3).
 
-    Returns (rows, extras): rows are long-format dicts (jid, formula, calculator, property, site, value,
-    reference, unit) for the scorecard; extras keep the EOS fit, the elastic tensor, relaxation info and
-    the wall time. ``mu`` maps element -> chemical potential (eV/atom) with the same calculator.
+    Relax ions and cell (space group kept) from the JARVIS structure; read a, b, c, volume; formation energy
+    from ``mu`` (element -> eV/atom with the same calculator; NaN when one is missing); bulk modulus by an
+    E-V fit (clamped ions, ``b_eos``) and by hydrostatic strain with relaxed ions (``kv``); elastic constants
+    on the standard primitive cell (``settings.elastic``). Returns (rows, extras): long-format rows (jid,
+    formula, calculator, property, site, value, reference, unit) and extras (EOS fit, relaxed cell,
+    convergence, seconds).
     """
+    missing = [key for key in ("jid", "atoms") if key not in record]
+    if missing:
+        raise ValueError(
+            f"benchmark_material needs a record with 'jid' and 'atoms' (jarvis-tools' schema, e.g. one of "
+            f"load_dataset('chipsff_reference')); {record.get('jid', 'this record')} lacks {', '.join(missing)}."
+        )
     s, t0, ref = settings or Settings(), time.perf_counter(), record.get("reference", {})
     relaxed = relax(record_to_ase(record), calc, fmax=s.fmax, steps=s.relax_steps)
     values = [(key, value, ref.get(key), "") for key, value in lattice_summary(relaxed.atoms).items()]
     e_form = formation_energy_per_atom(relaxed.energy, relaxed.atoms.get_chemical_symbols(), mu)
-    eos = eos_scan(relaxed.atoms, calc, s.eos_max_strain, s.eos_points)
+    eos = eos_scan(relaxed.atoms, calc, s.strain, s.eos_points)
+    kv = bulk_modulus_hydrostatic(relaxed.atoms, calc, s.strain, s.fmax, s.ion_steps)
     values += [("form_en", e_form, ref.get("form_en"), ""), ("b_eos", eos.bulk_modulus, ref.get("kv"), "")]
-    conv = relax(conventional_cell(relaxed.atoms), calc, fmax=s.fmax, steps=s.relax_steps).atoms
-    cubic = is_cubic(conv)
-    c = elastic_tensor(conv, calc, delta=s.elastic_delta, cubic=cubic, steps=s.elastic_relax_steps)
-    values += [("kv", voigt_bulk_modulus(c), ref.get("kv"), ""), ("c11", c[0, 0], ref.get("c11"), "")]
-    values.append(("c44", cubic_constants(c)["c44"] if cubic else c[3, 3], ref.get("c44"), ""))
-    if cubic:
-        values.append(("c12", cubic_constants(c)["c12"], None, ""))
-    values += _defect_values(relaxed.atoms, conv, calc, mu, ref, s)
+    values.append(("kv", kv, ref.get("kv"), ""))
+    values += _elastic_values(standard_primitive(relaxed.atoms), calc, ref, s)
     formula = relaxed.atoms.get_chemical_formula(mode="reduce")
     rows = [
         {"jid": record["jid"], "formula": formula, "calculator": calc_name, "property": prop, "site": site,
          "value": float(value), "reference": math.nan if reference is None else float(reference), "unit": UNITS[prop]}
         for prop, value, reference, site in values
     ]  # fmt: skip
-    extras = {"eos": eos, "elastic": c, "cubic": cubic, "conventional": conv}
+    extras = {"eos": eos, "atoms": relaxed.atoms, "cubic": is_cubic(relaxed.atoms), "seconds": time.perf_counter() - t0}
     extras.update(relax_converged=relaxed.converged, relax_steps=relaxed.steps)
-    extras.update(volume_zero_stress=float(relaxed.atoms.get_volume()), seconds=time.perf_counter() - t0)
     return rows, extras
