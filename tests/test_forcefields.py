@@ -198,10 +198,15 @@ def test_published_universal_ff_is_a_calculator_for_any_element(tiny_alignn_ff, 
     assert ff.published_ff_calculator("mptrj_ff") == (None, "mptrj_ff not downloaded: why")
 
 
-def test_mlearn_stress_order_is_vasp_xx_yy_zz_xy_yz_zx(monkeypatch):
-    """Configuration 69 of mlearn_Si is a slab with vacuum along z: its yz and xz stresses vanish and the large
-    fourth entry of the file (-15.94 kbar) is the in-plane xy shear (1.59 GPa in ASE's sign convention)."""
-    from utils import forcefields, load_dataset
+def test_mlearn_stress_order_is_xx_yy_zz_xy_xz_yz(monkeypatch):
+    """mlearn's 6-vectors hold (xx, yy, zz, xy, xz, yz). Configuration 69 of mlearn_Si is a slab with vacuum
+    along z: its yz and xz stresses vanish and the fourth entry (-15.94 kbar) is the in-plane xy shear. In
+    mlearn_Cu's elastic set, cells sheared in one plane carry the shear stress in that plane only, with the
+    size and sign ASE's EMT potential gives for the same cell: 157 in xy, 159 in xz, 156 in yz."""
+    from ase.calculators.emt import EMT
+    from ase.units import GPa
+
+    from utils import atoms_from_record, forcefields, load_dataset, to_ase
 
     monkeypatch.setenv("AIMS_MODE", "fast")
     monkeypatch.delenv("AIMS_DATA_DIR", raising=False)
@@ -209,3 +214,11 @@ def test_mlearn_stress_order_is_vasp_xx_yy_zz_xy_yz_zx(monkeypatch):
     xx, yy, zz, yz, xz, xy = forcefields._as_stress(record["stresses"])
     assert abs(yz) < 0.05 and abs(xz) < 0.05
     assert xy == pytest.approx(1.594, abs=0.005) and xx == pytest.approx(1.671, abs=0.005)
+    copper = {str(r["jid"]): r for r in load_dataset("mlearn_Cu", verbose=False)}
+    for jid, voigt in [("157", 5), ("159", 4), ("156", 3)]:  # Voigt index of xy, xz, yz
+        stress = forcefields._as_stress(copper[jid]["stresses"])
+        atoms = to_ase(atoms_from_record(copper[jid]))
+        atoms.calc = EMT()
+        emt_shear = atoms.get_stress()[voigt] / GPa
+        assert np.argmax(np.abs(stress[3:])) + 3 == voigt, (jid, stress)
+        assert stress[voigt] == pytest.approx(emt_shear, rel=0.15), (jid, stress[voigt], emt_shear)

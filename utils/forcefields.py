@@ -98,8 +98,8 @@ def _as_stress(value: Any) -> np.ndarray | None:
     arr = np.asarray(value, dtype=float)
     if arr.shape == (3, 3):  # -> Voigt order (xx, yy, zz, yz, xz, xy)
         arr = arr[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
-    elif arr.shape == (6,):  # mlearn's 6-vectors follow VASP: (xx, yy, zz, xy, yz, zx) -> Voigt
-        arr = arr[[0, 1, 2, 4, 5, 3]]
+    elif arr.shape == (6,):  # mlearn's 6-vectors: (xx, yy, zz, xy, xz, yz) -> Voigt
+        arr = arr[[0, 1, 2, 5, 4, 3]]
     if arr.shape != (6,) or not np.all(np.isfinite(arr)):
         return None
     return -KBAR_TO_GPA * arr
