@@ -236,6 +236,24 @@ def rdf(frames, r_max: float = 5.0, n_bins: int = 100) -> tuple[np.ndarray, np.n
     return 0.5 * (edges[1:] + edges[:-1]), g / len(frames)
 
 
+def neighbour_shells(atoms, tol: float = 0.05) -> tuple[float, float]:
+    """The first two neighbour-shell distances (Å) of a crystal, periodic images included: the smallest
+    interatomic distance and the next one longer by more than ``tol`` Å. Their midpoint separates the
+    first shell from the second for any lattice (bcc's second shell is only 15 % beyond its first)."""
+    from ase.neighborlist import neighbor_list
+
+    if len(atoms) == 0:
+        raise SimulationError("neighbour_shells needs a structure with atoms; found none.")
+    r_max = 2.0 * float(np.cbrt(atoms.get_volume() / len(atoms)))  # a few shells at any density
+    for _ in range(4):
+        d = np.sort(neighbor_list("d", atoms, r_max))
+        farther = d[d > d[0] + tol] if len(d) else d
+        if len(farther):
+            return float(d[0]), float(farther[0])
+        r_max *= 2
+    raise SimulationError(f"Found fewer than two neighbour shells within {r_max:.1f} Å: is it periodic?")
+
+
 def coordination_number(frames, cutoff: float) -> float:
     """Mean number of neighbours within ``cutoff`` Å (one structure or averaged over frames)."""
     from ase.neighborlist import neighbor_list
