@@ -163,9 +163,14 @@ def _dynamics(atoms, ensemble: str, timestep_fs: float, temperature_K: float, fr
     if ensemble == "nve":
         return VelocityVerlet(atoms, timestep=timestep_fs * units.fs)
     if ensemble == "nvt":
+        from ase.constraints import FixCom
+
+        # the thermostat's random kicks must not move the centre of mass
+        atoms.set_constraint([*atoms.constraints, FixCom()])
         rng = np.random.default_rng(seed)
         return Langevin(
-            atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=friction / units.fs, rng=rng
+            atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=friction / units.fs, fixcm=False,
+            rng=rng,
         )
     raise SimulationError(f"ensemble must be 'nve' or 'nvt', found {ensemble!r}.")
 
@@ -213,6 +218,7 @@ def run_md(
             frame = work.copy()
             frame.calc = None
             trace.frames.append(frame)
+    work.set_constraint([c for c in work.constraints if type(c).__name__ != "FixCom"])
     return work, trace
 
 
