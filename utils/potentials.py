@@ -38,13 +38,18 @@ class GNNPotential(torch.nn.Module):
     """E = sum of atomic energies; features: species embedding updated by CGCNN layers (unpacked
     W_d x_i + W_s x_j + W_r b, pair-species bias, smooth cutoff on every message); F = -dE/dr.
 
-    ``species``: the element symbols the model knows (their order fixes the embedding rows).
+    ``species``: the element symbols the model knows (their order fixes the embedding rows); ``neighbours``:
+    the typical number of neighbours within the cutoff, which divides each sum of messages.
     """
 
-    def __init__(self, species: Sequence[str], cutoff: float, hidden: int = 32, layers: int = 2, n_rbf: int = 24):
+    def __init__(
+        self, species: Sequence[str], cutoff: float, hidden: int = 32, layers: int = 2, n_rbf: int = 24,
+        neighbours: float = 1.0,
+    ):
         super().__init__()
         nn, n = torch.nn, len(species)
         self.species, self.cutoff, self.n_rbf = list(species), float(cutoff), int(n_rbf)
+        self.neighbours = float(neighbours)
         self.embed = nn.Embedding(n, hidden)
         self.w_d = nn.ModuleList(nn.Linear(hidden, 2 * hidden) for _ in range(layers))
         self.w_s = nn.ModuleList(nn.Linear(hidden, 2 * hidden, bias=False) for _ in range(layers))
@@ -64,7 +69,7 @@ class GNNPotential(torch.nn.Module):
         for w_d, w_s, w_r, bias in zip(self.w_d, self.w_s, self.w_r, self.pair_bias):
             gate, core = (w_d(x)[i] + w_s(x)[j] + w_r(b) + bias(pair)).chunk(2, dim=1)
             message = torch.sigmoid(gate) * torch.nn.functional.softplus(core) * fc
-            x = x + torch.zeros_like(x).index_add(0, i, message)
+            x = x + torch.zeros_like(x).index_add(0, i, message) / self.neighbours
         e_atom = self.readout(x).squeeze(1) * self.scale + self.shift
         energy = torch.zeros(g["n"], device=pos.device, dtype=e_atom.dtype).index_add(0, g["structure"], e_atom)
         (grad,) = torch.autograd.grad(energy.sum(), pos, create_graph=self.training)
