@@ -50,3 +50,24 @@ def test_a_batch_is_the_sum_of_its_structures(model):
 def test_an_unknown_element_is_refused():
     with pytest.raises(ValueError, match="contains Cu; the model knows only Si"):
         pot.structure_graph(bulk("Cu"), 4.0, ["Si"])
+
+
+def test_the_calculator_stress_is_the_strain_derivative_of_the_energy(model):
+    atoms = bulk("Si", "diamond", a=5.5, cubic=True)
+    atoms.rattle(0.02, seed=2)
+    atoms.calc = pot.GNNCalculator(model)
+    stress, volume, h = atoms.get_stress(), atoms.get_volume(), 1e-5
+
+    def energy(a, b, size):  # strain with eps_ab = eps_ba, summing to ``size``
+        strain = np.eye(3)
+        strain[a, b] += size / 2
+        strain[b, a] += size / 2
+        strained = atoms.copy()
+        strained.set_cell(atoms.cell.array @ strain, scale_atoms=True)
+        strained.calc = pot.GNNCalculator(model)
+        return strained.get_potential_energy()
+
+    for voigt, (a, b) in enumerate([(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]):
+        slope = (energy(a, b, h) - energy(a, b, -h)) / (2 * h)
+        assert stress[voigt] == pytest.approx(slope / volume, rel=1e-3, abs=1e-8)
+    assert atoms.get_forces().shape == (8, 3)
