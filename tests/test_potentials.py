@@ -71,3 +71,21 @@ def test_the_calculator_stress_is_the_strain_derivative_of_the_energy(model):
         slope = (energy(a, b, h) - energy(a, b, -h)) / (2 * h)
         assert stress[voigt] == pytest.approx(slope / volume, rel=1e-3, abs=1e-8)
     assert atoms.get_forces().shape == (8, 3)
+
+
+def test_a_batch_strain_gives_each_structure_its_own_stress(model):
+    cells = [bulk("Si", "diamond", a=5.45, cubic=True), bulk("Si", "diamond", a=5.6, cubic=True)]
+    cells[1].rattle(0.03, seed=3)
+    graphs = []
+    for atoms in cells:
+        graph = pot.structure_graph(atoms, model.cutoff, model.species)
+        graph["offsets"] = pot.radius_graph(atoms, model.cutoff)[2]
+        graph["pos"] = torch.tensor(atoms.positions)
+        graphs.append(graph)
+    strain = torch.zeros(2, 3, 3, dtype=torch.float64, requires_grad=True)
+    _, _, de = model(pot.batch_graph(graphs), strain)
+    volumes = torch.tensor([a.get_volume() for a in cells], dtype=torch.float64)
+    batched = pot.stress_gpa(de, volumes).detach().numpy()
+    for k, atoms in enumerate(cells):
+        atoms.calc = pot.GNNCalculator(model)
+        assert np.allclose(batched[k], atoms.get_stress() * pot.EV_PER_A3_IN_GPA, rtol=1e-6, atol=1e-9)

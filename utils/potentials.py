@@ -71,8 +71,10 @@ class GNNPotential(torch.nn.Module):
         i, j, kind = g["i"], g["j"], g["kind"]
         vectors = pos[j] - pos[i] + g["offsets"]
         if strain is not None:  # one (3, 3) strain for all, or one per structure: (n, 3, 3)
-            per_edge = strain if strain.dim() == 2 else strain[g["structure"][i]]
-            vectors = vectors + torch.einsum("ea,...ab->eb", vectors, per_edge)
+            if strain.dim() == 2:
+                vectors = vectors + vectors @ strain
+            else:
+                vectors = vectors + torch.einsum("ea,eab->eb", vectors, strain[g["structure"][i]])
         r = torch.linalg.norm(vectors, dim=1)
         b, fc = rbf(r, self.n_rbf, self.cutoff), smooth_cutoff(r, self.cutoff)[:, None]
         pair, x = kind[i] * len(self.species) + kind[j], self.embed(kind)
