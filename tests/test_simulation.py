@@ -94,3 +94,16 @@ def test_rdf_and_coordination_of_fcc():
     assert sim.coordination_number([a, b], 3.0) == pytest.approx(12.0)
     with pytest.raises(sim.SimulationError, match="non-empty"):
         sim.rdf([], r_max=4.0)
+
+
+@pytest.mark.parametrize(
+    "atoms, first_shell",
+    [(bulk("Li", "bcc", a=3.44), 8), (bulk("Cu", "fcc", a=3.61), 12), (bulk("Si", "diamond", a=5.43), 4)],
+    ids=["bcc Li", "fcc Cu", "diamond Si"],
+)
+def test_shell_midpoint_counts_the_first_shell(atoms, first_shell):
+    d1, d2 = sim.neighbour_shells(atoms)
+    assert d1 < d2
+    assert sim.coordination_number(atoms.repeat(2), 0.5 * (d1 + d2)) == pytest.approx(first_shell)
+    if first_shell == 8:  # bcc: the second shell is 15 % beyond the first, inside 1.2 d1
+        assert sim.coordination_number(atoms, 1.2 * d1) == pytest.approx(14)

@@ -225,7 +225,7 @@ MARKER = "complete.json"
 """Written into a checkpoint folder when training finished; holds the hash of the config and the data."""
 
 
-def alignn_ff_dir(element: str, lesson: str = "06_ml_force_fields") -> Path:
+def alignn_ff_dir(element: str, lesson: str = "06b_training_potentials") -> Path:
     """Checkpoint folder ``outputs/<lesson>/alignn_ff_<element>`` (created): each lesson trains its own."""
     check_element(element)
     return outputs_dir(lesson, f"alignn_ff_{element}")

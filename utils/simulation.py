@@ -166,9 +166,14 @@ def _dynamics(atoms, ensemble: str, timestep_fs: float, temperature_K: float, fr
     if ensemble == "nve":
         return VelocityVerlet(atoms, timestep=timestep_fs * units.fs)
     if ensemble == "nvt":
+        from ase.constraints import FixCom
+
+        # the thermostat's random kicks must not move the centre of mass
+        atoms.set_constraint([*atoms.constraints, FixCom()])
         rng = np.random.default_rng(seed)
         return Langevin(
-            atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=friction / units.fs, rng=rng
+            atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=friction / units.fs, fixcm=False,
+            rng=rng,
         )
     raise SimulationError(f"ensemble must be 'nve' or 'nvt', found {ensemble!r}.")
 
@@ -215,6 +220,7 @@ def run_md(
             frame = work.copy()
             frame.calc = None
             trace.frames.append(frame)
+    work.set_constraint([c for c in work.constraints if type(c).__name__ != "FixCom"])
     return work, trace
 
 
@@ -236,6 +242,24 @@ def rdf(frames, r_max: float = 5.0, n_bins: int = 100) -> tuple[np.ndarray, np.n
         counts, _ = np.histogram(neighbor_list("d", frame, r_max), bins=edges)
         g += counts / (len(frame) * len(frame) / frame.get_volume() * shell)
     return 0.5 * (edges[1:] + edges[:-1]), g / len(frames)
+
+
+def neighbour_shells(atoms, tol: float = 0.05) -> tuple[float, float]:
+    """The first two neighbour-shell distances (Å) of a crystal, periodic images included: the smallest
+    interatomic distance and the next one longer by more than ``tol`` Å. Their midpoint separates the
+    first shell from the second for any lattice (bcc's second shell is only 15 % beyond its first)."""
+    from ase.neighborlist import neighbor_list
+
+    if len(atoms) == 0:
+        raise SimulationError("neighbour_shells needs a structure with atoms; found none.")
+    r_max = 2.0 * float(np.cbrt(atoms.get_volume() / len(atoms)))  # a few shells at any density
+    for _ in range(4):
+        d = np.sort(neighbor_list("d", atoms, r_max))
+        farther = d[d > d[0] + tol] if len(d) else d
+        if len(farther):
+            return float(d[0]), float(farther[0])
+        r_max *= 2
+    raise SimulationError(f"Found fewer than two neighbour shells within {r_max:.1f} Å: is it periodic?")
 
 
 def coordination_number(frames, cutoff: float) -> float:

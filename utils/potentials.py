@@ -1,0 +1,180 @@
+"""The GNN potential that notebook 06a writes out (section 5), for the parts that train and use it on DFT data.
+
+A radius graph per structure, Gaussian radial basis functions with a smooth cutoff, a species embedding updated
+by CGCNN layers in their unpacked form (W_d x_i + W_s x_j + W_r b + a pair-species bias), one energy per atom,
+forces by autograd. Units: Å, eV, eV/Å.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+from ase.calculators.calculator import Calculator, all_changes
+
+from .simulation import EV_PER_A3_TO_GPA
+
+
+def radius_graph(atoms, cutoff: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Edges (i, j) of every pair closer than ``cutoff`` (Å), periodic images included, and the cartesian
+    offset of each: the bond vector is ``pos[j] - pos[i] + offset`` (written out in notebook 06a, section 3)."""
+    from ase.neighborlist import neighbor_list
+
+    i, j, shift = neighbor_list("ijS", atoms, cutoff)
+    return torch.as_tensor(i), torch.as_tensor(j), torch.tensor(shift @ atoms.cell.array)
+
+
+def rbf(r: torch.Tensor, n_rbf: int, cutoff: float) -> torch.Tensor:
+    """Gaussian radial basis: ``n_rbf`` bumps with centres evenly spaced on [0, cutoff] (Å)."""
+    centers = torch.linspace(0, cutoff, n_rbf, dtype=r.dtype, device=r.device)
+    width = centers[1] - centers[0]
+    return torch.exp(-((r[:, None] - centers) ** 2) / (2 * width**2))
+
+
+def smooth_cutoff(r: torch.Tensor, cutoff: float) -> torch.Tensor:
+    """½ (cos(π r / r_c) + 1) inside r_c, 0 outside: value and slope vanish at r_c."""
+    return torch.where(r < cutoff, 0.5 * (torch.cos(torch.pi * r / cutoff) + 1), 0.0)
+
+
+class GNNPotential(torch.nn.Module):
+    """E = sum of atomic energies; features: species embedding updated by CGCNN layers (unpacked
+    W_d x_i + W_s x_j + W_r b, pair-species bias, smooth cutoff on every message); F = -dE/dr.
+
+    ``species``: the element symbols the model knows (their order fixes the embedding rows); ``neighbours``:
+    the typical number of neighbours within the cutoff, which divides each sum of messages.
+    """
+
+    def __init__(
+        self, species: Sequence[str], cutoff: float, hidden: int = 32, layers: int = 2, n_rbf: int = 24,
+        neighbours: float = 1.0,
+    ):
+        super().__init__()
+        nn, n = torch.nn, len(species)
+        self.species, self.cutoff, self.n_rbf = list(species), float(cutoff), int(n_rbf)
+        self.neighbours = float(neighbours)
+        self.embed = nn.Embedding(n, hidden)
+        self.w_d = nn.ModuleList(nn.Linear(hidden, 2 * hidden) for _ in range(layers))
+        self.w_s = nn.ModuleList(nn.Linear(hidden, 2 * hidden, bias=False) for _ in range(layers))
+        self.w_r = nn.ModuleList(nn.Linear(n_rbf, 2 * hidden, bias=False) for _ in range(layers))
+        self.pair_bias = nn.ModuleList(nn.Embedding(n * n, 2 * hidden) for _ in range(layers))
+        self.readout = nn.Sequential(nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1))
+        self.register_buffer("shift", torch.zeros(()))  # eV/atom, the training mean
+        self.register_buffer("scale", torch.ones(()))  # eV/atom, the training spread
+
+    def forward(self, g: dict, strain: torch.Tensor | None = None):
+        """(energy of each structure in eV, forces in eV/Å) of a graph from ``batch_graph``; with a (3, 3) zero
+        ``strain`` tensor (or (n, 3, 3), one per structure) also dE/d(strain) (eV): its symmetric part over the volume
+        is the stress."""
+        pos = g["pos"].detach().requires_grad_(True)
+        i, j, kind = g["i"], g["j"], g["kind"]
+        vectors = pos[j] - pos[i] + g["offsets"]
+        if strain is not None:  # one (3, 3) strain for all, or one per structure: (n, 3, 3)
+            if strain.dim() == 2:
+                vectors = vectors + vectors @ strain
+            else:
+                vectors = vectors + torch.einsum("ea,eab->eb", vectors, strain[g["structure"][i]])
+        r = torch.linalg.norm(vectors, dim=1)
+        b, fc = rbf(r, self.n_rbf, self.cutoff), smooth_cutoff(r, self.cutoff)[:, None]
+        pair, x = kind[i] * len(self.species) + kind[j], self.embed(kind)
+        for w_d, w_s, w_r, bias in zip(self.w_d, self.w_s, self.w_r, self.pair_bias):
+            gate, core = (w_d(x)[i] + w_s(x)[j] + w_r(b) + bias(pair)).chunk(2, dim=1)
+            message = torch.sigmoid(gate) * torch.nn.functional.softplus(core) * fc
+            x = x + torch.zeros_like(x).index_add(0, i, message) / self.neighbours
+        e_atom = self.readout(x).squeeze(1) * self.scale + self.shift
+        energy = torch.zeros(g["n"], device=pos.device, dtype=e_atom.dtype).index_add(0, g["structure"], e_atom)
+        inputs = [pos] if strain is None else [pos, strain]
+        grads = torch.autograd.grad(energy.sum(), inputs, create_graph=self.training)
+        return (energy, -grads[0]) if strain is None else (energy, -grads[0], grads[1])
+
+
+def structure_graph(atoms, cutoff: float, species: Sequence[str]) -> dict:
+    """The tensors of one structure's radius graph (CPU, float32), ready for ``batch_graph``."""
+    symbols = atoms.get_chemical_symbols()
+    unknown = sorted(set(symbols) - set(species))
+    if unknown:
+        raise ValueError(f"The structure contains {', '.join(unknown)}; the model knows only {', '.join(species)}.")
+    i, j, offsets = radius_graph(atoms, cutoff)
+    kind = torch.tensor([list(species).index(s) for s in symbols])
+    return {"pos": torch.tensor(atoms.positions, dtype=torch.float32), "i": i, "j": j,
+            "offsets": offsets.float(), "kind": kind}  # fmt: skip
+
+
+def batch_graph(graphs: Sequence[dict], device: str = "cpu") -> dict:
+    """Several ``structure_graph`` results as one disconnected graph on ``device`` (written out in notebook 06a)."""
+    starts = np.cumsum([0] + [len(g["kind"]) for g in graphs[:-1]])
+    out = {key: torch.cat([g[key] for g in graphs]) for key in ("pos", "offsets", "kind")}
+    out["i"] = torch.cat([g["i"] + int(s) for g, s in zip(graphs, starts)])
+    out["j"] = torch.cat([g["j"] + int(s) for g, s in zip(graphs, starts)])
+    out["structure"] = torch.cat([torch.full((len(g["kind"]),), k) for k, g in enumerate(graphs)])
+    return {**{k: v.to(device) for k, v in out.items()}, "n": len(graphs)}
+
+
+class GNNCalculator(Calculator):
+    """ASE calculator of a trained ``GNNPotential`` (float64 on the CPU): energy (eV), forces (eV/Å) and stress
+    (eV/Å³, ASE's sign and Voigt order) as the strain derivative of the energy over the volume."""
+
+    implemented_properties = ["energy", "free_energy", "forces", "stress"]
+
+    def __init__(self, model: GNNPotential, **kwargs):
+        super().__init__(**kwargs)
+        self.model = copy.deepcopy(model).cpu().double().eval()
+
+    def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
+        super().calculate(atoms, properties, system_changes)
+        graph = structure_graph(self.atoms, self.model.cutoff, self.model.species)
+        graph["offsets"] = radius_graph(self.atoms, self.model.cutoff)[2]  # float64
+        graph["pos"] = torch.tensor(self.atoms.positions)
+        strain = torch.zeros(3, 3, dtype=torch.float64, requires_grad=True)
+        energy, forces, de_dstrain = self.model(batch_graph([graph]), strain)
+        sigma = 0.5 * (de_dstrain + de_dstrain.T).detach().numpy() / self.atoms.get_volume()
+        self.results = {"energy": energy.item(), "free_energy": energy.item(),
+                        "forces": forces.detach().numpy(), "stress": sigma[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]}
+
+
+def fit(model: GNNPotential, configs, epochs: int, batch_size: int = 4, seed: int = 42, device: str = "cpu",
+        stress_weight: float = 1.0, lr: float = 3e-3) -> GNNPotential:
+    """Train ``model`` on ``configs`` (``forcefields.FFConfig``: energy per atom, forces) with the loss and loop
+    written out in notebook 06b, section 4: squared errors of energy per atom and force components, each over the
+    variance of its targets, and (``stress_weight``) of the stress components (GPa) of the configurations with a
+    stress; Adam with a cosine learning rate. Returns the model in eval mode."""
+    e_train = np.array([c.energy_per_atom for c in configs])
+    model.shift.fill_(float(e_train.mean()))
+    model.scale.fill_(float(e_train.std()) or 1.0)
+    e_var = float(e_train.var()) or 1.0
+    f_var = float(np.concatenate([c.forces.ravel() for c in configs]).var()) or 1.0
+    graphs = [structure_graph(c.atoms, model.cutoff, model.species) for c in configs]
+    has = [c.stress is not None for c in configs]
+    stresses = np.array([c.stress if h else np.zeros(6) for c, h in zip(configs, has)])
+    s_var = float(stresses[has].var()) if any(has) else 1.0
+    volumes = np.array([c.atoms.get_volume() for c in configs])
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
+    rng = np.random.default_rng(seed)
+    for _ in range(epochs):
+        model.train()
+        for chunk in np.array_split(rng.permutation(len(configs)), max(1, len(configs) // batch_size)):
+            strain = torch.zeros(len(chunk), 3, 3, device=device, requires_grad=True)
+            e_pred, f_pred, de = model(batch_graph([graphs[k] for k in chunk], device), strain)
+            n = torch.tensor([configs[k].natoms for k in chunk], device=device)
+            e = torch.tensor([configs[k].energy_per_atom for k in chunk], device=device)
+            f = torch.tensor(np.concatenate([configs[k].forces for k in chunk]), device=device)
+            loss = ((e_pred / n - e) ** 2).mean() / e_var + ((f_pred - f.float()) ** 2).mean() / f_var
+            s_pred = stress_gpa(de, torch.tensor(volumes[chunk], device=device))
+            s_true = torch.tensor(stresses[chunk], dtype=torch.float32, device=device)
+            mask = torch.tensor([has[k] for k in chunk], device=device)
+            if stress_weight and mask.any():
+                loss = loss + stress_weight * ((s_pred - s_true)[mask] ** 2).mean() / s_var
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+        scheduler.step()
+    return model.eval()
+
+
+def stress_gpa(de_dstrain: torch.Tensor, volumes: torch.Tensor) -> torch.Tensor:
+    """Stresses (GPa, ASE's sign, Voigt order xx, yy, zz, yz, xz, xy) from dE/d(strain) (n, 3, 3) in eV and the
+    volumes (n,) in Å³ (written out in notebook 06b, section 4)."""
+    sym = 0.5 * (de_dstrain + de_dstrain.transpose(1, 2)) / volumes[:, None, None].to(de_dstrain.dtype)
+    return EV_PER_A3_TO_GPA * sym[:, [0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
