@@ -34,7 +34,7 @@ CARD_KEYS = {
 }
 # lessons not yet rebuilt on the part template (emptied as each is rebuilt)
 NOT_YET_PARTS = {"01_jarvis_dft_intro", "02_classical_ml", "03_deep_learning_primer", "04_alignn_gnn",
-                 "05_atomgpt_llm", "06_ml_force_fields", "07_chipsff_benchmark"}
+                 "06_ml_force_fields", "07_chipsff_benchmark"}
 
 
 def cells(path: Path) -> list[dict]:
