@@ -14,6 +14,12 @@ What it keeps (plain jarvis-tools records, no key starting with ``_``):
 
 Files are deterministic zips (fixed timestamps), so a rebuild from the same data gives the same bytes;
 ``manifest.json`` lists each file with its records and sha256. Keep the sample under 5 MB.
+
+    AIMS_DATA_DIR=/path/to/folder python data/build_sample.py --property-counts   # whole benchmark files
+
+writes instead, into ``data/datasets.json`` (``dft_3d.property_counts``), how many materials each dft_3d
+property's JARVIS-Leaderboard benchmark holds (train + val + test of the whole file, the dft_3d 2021 release):
+the count of the whole database that lesson 01 prints beside the count in the loaded data.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ WHOLE_FILES = [f"AI/SinglePropertyPrediction/dft_3d_chipsff_{p}.json.zip" for p 
     f"ES/SinglePropertyPrediction/{stem}.json.zip" for stem in data.CHIPSFF_EXPERIMENTS.values()
 ]
 STAMP = (2025, 1, 1, 0, 0, 0)
+COUNTED = [*DFT_3D_PROPERTIES, "encut", "kpoint_length_unit"]  # properties whose benchmark size is recorded
 
 
 def zipped_json(obj, member: str) -> bytes:
@@ -118,6 +125,32 @@ def build(out: Path, max_records: int, max_2d: int, mlearn: list[str], seed: int
     return manifest
 
 
+def property_counts() -> dict:
+    """Entries of each dft_3d property's whole leaderboard benchmark (the data folder's or the pinned download)."""
+    counts = {}
+    for prop in COUNTED:
+        path = data.benchmark_path([], prop)
+        table, origin = data.leaderboard_table(path) if path else (None, "no benchmark")
+        if table is not None:
+            counts[prop] = sum(len(part) for part in table.values())
+    if counts.get("formation_energy_peratom", 0) < 50000:
+        raise SystemExit(f"these benchmark files are not whole ({counts}): read them online or from a full folder")
+    commit = data.registry()["leaderboard"]["commit"]
+    return {
+        "property_counts": counts,
+        "property_counts_source": f"entries (train + val + test) of jarvis_leaderboard@{commit[:7]} "
+        "benchmarks/AI/SinglePropertyPrediction/dft_3d_<property>.json.zip, the dft_3d 2021 release; "
+        "written by python data/build_sample.py --property-counts",
+    }
+
+
+def write_property_counts() -> None:
+    reg = json.loads(data.REGISTRY_PATH.read_text())
+    reg["datasets"]["dft_3d"].update(property_counts())
+    data.REGISTRY_PATH.write_text(json.dumps(reg, indent=2, ensure_ascii=False) + "\n")
+    print(f"{data.REGISTRY_PATH}: dft_3d property_counts of {len(reg['datasets']['dft_3d']['property_counts'])}")
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "sample")
@@ -126,7 +159,12 @@ if __name__ == "__main__":
     parser.add_argument("--mlearn", default="Cu,Li,Ni,Si", help="mlearn elements to ship")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--note", default="", help="where the AIMS_DATA_DIR folder came from (kept in the manifest)")
+    parser.add_argument("--property-counts", action="store_true",
+                        help="write the whole benchmarks' sizes into data/datasets.json instead of building")
     args = parser.parse_args()
+    if args.property_counts:
+        write_property_counts()
+        raise SystemExit(0)
     if data.data_folder() is not None and data.data_folder().resolve() == args.out.resolve():
         raise SystemExit("AIMS_DATA_DIR points at the sample itself: build it from the real data.")
     args.out.mkdir(parents=True, exist_ok=True)

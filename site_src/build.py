@@ -9,8 +9,8 @@
    the shipped sample, offline, matplotlib's inline backend so that figures are kept), into ``.cache/site/docs/``.
    A cell that raises, or a notebook over its time limit, fails the build. Solution cells (metadata
    ``jupyter.source_hidden``) get the tag ``solution``, which ``site_src/hooks.py`` folds into a ``<details>``.
-2. The home page ``index.md`` is written from README.md (title, introduction, the Notebooks section and its table of
-   runtimes and GPU needs) and pyproject.toml (the lessons and the repository's address), so neither can drift.
+2. The home page ``index.md`` is written from README.md (title, introduction, "Start here" and the lesson table of
+   parts, GPU needs and measured workshop runs) and pyproject.toml (the lessons and the address), so neither can drift.
 3. ``mkdocs build --strict`` (mkdocs.yml: Material theme, mkdocs-jupyter) renders the site: a warning fails the build.
    MathJax comes from the ``jupyter-server-mathjax`` package and is copied into the site: nothing loads from a CDN.
 4. Every relative link and image of every page is checked (the file exists, and so does the ``#anchor``).
@@ -149,39 +149,34 @@ def site_links(markdown: str, cfg: dict) -> str:
 
 
 def home_page(notebooks: list[Path], seconds: dict[str, float], cfg: dict) -> str:
-    """index.md: README's title and introduction, its Notebooks table (runtimes, GPU needs) and notes, and the seconds
-    each lesson took in this build. A lesson the table does not list yet gets a row with its title and no runtimes."""
+    """index.md in README's shape: title and introduction, "Start here", the lesson table with the seconds each part
+    took in this build, and how to run the lessons."""
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     title = readme.splitlines()[0].lstrip("# ").strip()
     top = readme.split("\n## ", 1)[0].split("\n", 1)[1]
     intro = [p.strip() for p in top.split("\n\n") if p.strip() and not p.strip().startswith(("[![", "```"))]
-    section = readme_section(readme, "Notebooks")
+    start_here = readme_section(readme, "Start here")
+    section = readme_section(readme, "Lessons")
     table = [line for line in section.splitlines() if line.startswith("|")]
-    notes = [p.strip() for p in section.split("\n\n") if p.strip() and not p.strip().startswith("|")]
-    rows = {re.match(r"\|\s*(\d+)\s*\|", line).group(1): line for line in table[2:]}
+    notes = [p.strip() for p in section.split("\n\n") if p.strip() and not p.strip().startswith(("|", "<!--"))]
+    rows = {re.match(r"\|\s*(\w+)\s*\|", line).group(1): line for line in table[2:]}
     lines = ["---", "title: Course outline", "---", "", f"# {title}", "", *[p + "\n" for p in intro]]
-    lines += ["## Lessons", "", table[0] + " this build |", table[1] + "---|"]
+    lines += ["## Start here", "", start_here, "", "## Lessons", "", *[p + "\n" for p in notes]]
+    lines += [table[0] + " this build |", table[1] + "---|"]
     for nb in notebooks:
-        number, built = nb.name[:2], f"{seconds[nb.stem]:.0f} s" if nb.stem in seconds else "not run"
-        if number in rows:
-            lines.append(rows[number] + f" {built} |")
-        else:
-            lines.append(
-                f"| {number} | [{title_of(nb)}](notebooks/{nb.name}) | {sync.colab_badge(nb.stem, cfg)} | "
-                f"see the lesson | not in README's table yet | not in README's table yet | {built} |"
-            )
+        part, built = nb.name.split("_")[0], f"{seconds[nb.stem]:.0f} s" if nb.stem in seconds else "not run"
+        link = f"[{title_of(nb)}](notebooks/{nb.name})"
+        row = rows.get(part) or f"| {part} | {link} | {sync.colab_badge(nb.stem, cfg)} | | | |"
+        lines.append(row + f" {built} |")
     lines += [
         "",
-        "*this build*: the seconds this lesson took to execute, in fast mode on the shipped sample, when this site "
+        "*this build*: the seconds this part took to execute, in fast mode on the shipped sample, when this site "
         f"was built ({time.strftime('%Y-%m-%d', time.gmtime())}, on the machine that built it). Each lesson page "
         "shows the outputs of that run; the exercise solutions are folded (click *Solution* to open one).",
         "",
-        "## Runtimes and the teacher's guide",
-        "",
-        *[p + "\n" for p in notes],
         "## Run the lessons yourself",
         "",
-        f"Open a lesson in Colab with its badge, or all of them on [Binder]({sync.binder_url(cfg=cfg)}) (fast mode), "
+        f"Open a part in Colab with its badge, or all of them on [Binder]({sync.binder_url(cfg=cfg)}), "
         f"or locally with `make lab`: the [README](https://github.com/{sync.home(cfg)}#readme) gives every way.",
         "",
     ]

@@ -242,14 +242,13 @@ def test_fast_mode_reads_the_shipped_sample_without_network(monkeypatch, tmp_pat
 def test_failed_download_falls_back_to_the_sample_only_when_asked(online, fake_figshare, monkeypatch, capsys):
     import requests
 
-    monkeypatch.setenv("AIMS_DATA_DIR", "")  # restored after the test (the fallback sets it)
     monkeypatch.setattr(requests, "get", lambda *a, **k: (_ for _ in ()).throw(requests.ConnectionError("down")))
     with pytest.raises(DatasetError):
         load_dataset("dft_2d")
     records = load_dataset("dft_2d", fallback_to_sample=True)
     out = capsys.readouterr().out
     assert "could not be loaded online" in out and "shipped workshop sample" in out
-    assert records and data.data_folder() == data.SAMPLE_DIR
+    assert records and data.data_folder() is None  # the fallback is local to that call
 
 
 def test_unknown_dataset_lists_known_names(isolated):
@@ -540,3 +539,146 @@ def test_sample_gives_the_leaderboard_split(monkeypatch):
     )
     assert {r["jid"] for r in split["test"]} == set(table["test"])
     assert split.source.startswith("JARVIS-Leaderboard split")
+
+
+def test_write_atomically_takes_a_writer_and_cleans_up_when_it_fails(tmp_path):
+    dest = tmp_path / "x.bin"
+    data.write_atomically(dest, lambda tmp: tmp.write_bytes(b"ok"))
+    assert dest.read_bytes() == b"ok"
+
+    def half_then_disk_full(tmp):
+        tmp.write_bytes(b"half")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        data.write_atomically(dest, half_then_disk_full)
+    assert dest.read_bytes() == b"ok" and [p.name for p in tmp_path.iterdir()] == ["x.bin"]
+
+
+@pytest.mark.parametrize("empty", ["", " "])
+def test_empty_environment_variables_mean_unset(tmp_path, monkeypatch, empty):
+    from utils import features
+
+    monkeypatch.chdir(tmp_path)
+    for name in ("AIMS_CACHE_DIR", "AIMS_FEATURE_CACHE", "AIMS_DATA_DIR", "AIMS_MAX_RECORDS"):
+        monkeypatch.setenv(name, empty)
+    assert data.cache_dir() == data.REPO_ROOT / ".cache" / "datasets"
+    assert features.cache_root() == data.REPO_ROOT / ".cache" / "features"
+    assert data.max_records_from_env() is None
+    assert not list(tmp_path.iterdir())
+
+
+def test_failed_cache_write_of_a_built_dataset_warns_and_returns_it(tmp_path, monkeypatch):
+    import errno
+
+    monkeypatch.setenv("AIMS_DATA_DIR", str(data.SAMPLE_DIR))
+    monkeypatch.setenv("AIMS_CACHE_DIR", str(tmp_path))
+
+    def disk_full(dest, content):
+        raise OSError(errno.ENOSPC, "No space left on device", str(dest))
+
+    monkeypatch.setattr(data, "write_atomically", disk_full)
+    with pytest.warns(UserWarning, match=r"Could not save chipsff_reference .*No space left"):
+        records = load_dataset("chipsff_reference", verbose=False)
+    assert len(records) >= 9
+
+
+def test_exact_duplicate_records_are_dropped_with_a_warning_naming_them(isolated, records):
+    offline, _ = isolated
+    write_json(offline / "dft_3d.json", records + [records[4], records[7]])
+    with pytest.warns(UserWarning, match=r"2 duplicate records .*JVASP-5, JVASP-8"):
+        loaded = load_dataset("dft_3d")
+    assert [r["jid"] for r in loaded] == [r["jid"] for r in records]
+
+
+def test_conflicting_twins_are_refused_naming_their_jids(isolated, records):
+    offline, _ = isolated
+    write_json(offline / "dft_3d.json", records + [dict(records[4], formation_energy_peratom=9.0)])
+    with pytest.raises(DatasetError, match=r"dft_3d .*: 1 jid occurs twice with different values: JVASP-5\b"):
+        load_dataset("dft_3d")
+
+
+@pytest.mark.parametrize("placeholder", ["n/a", "N/A", "-", "--", "null"])
+def test_placeholder_values_are_missing(records, placeholder):
+    records[0]["formation_energy_peratom"] = placeholder
+    assert data.is_missing(placeholder)
+    assert len(with_property(records, "formation_energy_peratom")) == len(records) - 1
+    assert to_dataframe(records)["formation_energy_peratom"].isna().sum() == 1
+
+
+def test_text_where_a_number_belongs_names_the_record_and_property(records):
+    records[2]["formation_energy_peratom"] = "about -0.3"
+    with pytest.raises(DatasetError, match=r"JVASP-3 .*formation_energy_peratom.*'about -0.3'"):
+        with_property(records, "formation_energy_peratom")
+
+
+def test_a_bom_and_a_macosx_member_are_read_past(isolated, records):
+    offline, _ = isolated
+    (offline / "dft_3d.json").write_bytes(b"\xef\xbb\xbf" + json.dumps(records).encode())
+    assert len(load_dataset("dft_3d")) == len(records)
+    with zipfile.ZipFile(offline / "dft_2d.json.zip", "w") as zf:
+        zf.writestr("__MACOSX/._dft_2d.json", b"\x00\x05\x16\x07 mac resource fork")
+        zf.writestr(".hidden.json", "not json")
+        zf.writestr("dft_2d.json", "\ufeff" + json.dumps(records))
+    assert len(load_dataset("dft_2d")) == len(records)
+
+
+def test_deeply_nested_json_is_a_dataset_error_naming_the_file(isolated):
+    offline, _ = isolated
+    (offline / "dft_3d.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(DatasetError, match=r"dft_3d.json.*nested too deeply"):
+        load_dataset("dft_3d")
+
+
+def test_json_and_zip_side_by_side_say_which_is_read(isolated, records):
+    offline, _ = isolated
+    write_json(offline / "dft_3d.json", records[:5])
+    (offline / "dft_3d.json.zip").write_bytes(zipped(records))
+    with pytest.warns(UserWarning, match=r"both dft_3d.json and dft_3d.json.zip.*reading dft_3d.json\b"):
+        assert len(load_dataset("dft_3d")) == 5
+
+
+def test_fallback_leaves_the_environment_alone_and_splits_like_the_sample(online, monkeypatch):
+    import os
+
+    import requests
+
+    monkeypatch.setattr(requests, "get", lambda *a, **k: (_ for _ in ()).throw(requests.ConnectionError("down")))
+    before = dict(os.environ)
+    records = load_dataset("dft_3d", verbose=False, fallback_to_sample=True)
+    assert dict(os.environ) == before
+    split = split_records(records, "formation_energy_peratom")
+    table = data.read_benchmark(
+        data.SAMPLE_DIR / "jarvis_leaderboard/AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip"
+    )
+    assert {r["jid"] for r in split["test"]} == set(table["test"])
+
+
+def test_download_errors_point_to_the_offline_section_of_docs_data_md(online, fake_figshare, monkeypatch):
+    import requests
+
+    monkeypatch.setattr(requests, "get", lambda *a, **k: (_ for _ in ()).throw(requests.ConnectionError("down")))
+    with pytest.raises(DatasetError, match="docs/DATA.md, section 'Working offline'"):
+        load_dataset("dft_2d")
+    assert "\n## Working offline\n" in (data.REPO_ROOT / "docs" / "DATA.md").read_text()
+
+
+def test_max_records_keeps_a_seeded_uniform_sample_in_file_order(isolated, records):
+    offline, _ = isolated
+    write_json(offline / "dft_3d.json", records)
+    first = load_dataset("dft_3d", max_records=5, seed=3)
+    again = load_dataset("dft_3d", max_records=5, seed=3)
+    order = [r["jid"] for r in records]
+    assert [r["jid"] for r in first] == [r["jid"] for r in again] and len(first) == 5
+    assert sorted(order.index(r["jid"]) for r in first) == [order.index(r["jid"]) for r in first]
+    assert [r["jid"] for r in first] != order[:5]  # not simply the first five
+    assert len(load_dataset("dft_3d", max_records=50)) == len(records)
+
+
+def test_sample_stream_is_uniform():
+    from collections import Counter
+
+    from utils.data import sample_stream
+
+    counts = Counter(x for seed in range(2000) for x in sample_stream(range(10), 3, seed))
+    assert set(counts) == set(range(10)) and max(counts.values()) / min(counts.values()) < 1.3

@@ -77,6 +77,15 @@ def test_real_cfid_fast_of_silicon_matches_jarvis():
     assert vec[names.index("cell:volume_per_atom")] == pytest.approx(volume, rel=1e-4)
 
 
+def test_elements_without_data_are_those_jarvis_stores_as_minus_9999():
+    from jarvis.core.specie import Specie
+
+    missing = F.elements_without_data(["Si", "O", "Xe", "Eu", "Kr"])
+    assert missing == {"Xe", "Eu"}
+    assert np.mean(np.asarray(Specie("Xe").get_descrp_arr) == -9999) > 0.9
+    assert not np.any(np.asarray(Specie("Kr").get_descrp_arr) == -9999)
+
+
 def counting_featurizer(calls):
     def featurize(record, kind):
         calls.append(record["jid"])
@@ -123,3 +132,12 @@ def test_align_orders_targets_by_jid():
     np.testing.assert_allclose(y, [-1.9, 0.0])
     with pytest.raises(F.FeatureError, match="same records"):
         F.align([SI], ["JVASP-1"], "formation_energy_peratom")
+
+
+def test_unwritable_feature_cache_warns_and_returns_the_features(tmp_path, monkeypatch):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")  # a cache folder below a file cannot be created (as on a read-only disk)
+    monkeypatch.setenv("AIMS_FEATURE_CACHE", str(blocker / "features"))
+    with pytest.warns(UserWarning, match=r"Could not save .* feature cache .*a_file"):
+        fs = F.compute_features([SI, NACL], "composition", progress=False, verbose=False)
+    assert fs.jids == ["JVASP-1002", "JVASP-23862"] and fs.X.shape == (2, 103)

@@ -198,14 +198,88 @@ def test_published_universal_ff_is_a_calculator_for_any_element(tiny_alignn_ff, 
     assert ff.published_ff_calculator("mptrj_ff") == (None, "mptrj_ff not downloaded: why")
 
 
-def test_mlearn_stress_order_is_vasp_xx_yy_zz_xy_yz_zx(monkeypatch):
-    """Configuration 69 of mlearn_Si is a slab with vacuum along z: its yz and xz stresses vanish and the large
-    fourth entry of the file (-15.94 kbar) is the in-plane xy shear (1.59 GPa in ASE's sign convention)."""
-    from utils import forcefields, load_dataset
-
+@pytest.fixture
+def mlearn_si(monkeypatch):
+    """The shipped sample's mlearn_Si configurations (fast mode, no data folder)."""
     monkeypatch.setenv("AIMS_MODE", "fast")
     monkeypatch.delenv("AIMS_DATA_DIR", raising=False)
-    record = next(r for r in load_dataset("mlearn_Si", verbose=False) if str(r["jid"]) == "69")
-    xx, yy, zz, yz, xz, xy = forcefields._as_stress(record["stresses"])
-    assert abs(yz) < 0.05 and abs(xz) < 0.05
-    assert xy == pytest.approx(1.594, abs=0.005) and xx == pytest.approx(1.671, abs=0.005)
+    return data.load_dataset("mlearn_Si", verbose=False)
+
+
+def test_mlearn_stresses_are_read_in_mlearn_order(mlearn_si, monkeypatch):
+    """Configuration 69 of mlearn_Si is a slab (a, b in the xy plane, vacuum along z): its yz and xz stresses vanish
+    and the large 4th entry of mlearn's 6-vector is the in-plane shear xy. The 5th and 6th entries are xz and yz
+    (not VASP's yz, zx): on mlearn_Cu's cells sheared in one plane the data's shear sits where ASE's EMT puts it."""
+    from ase.calculators.emt import EMT
+    from ase.units import GPa
+
+    slab = next(rec for rec in mlearn_si if str(rec["jid"]) == "69")
+    (config,) = ff.prepare_configs([slab])
+    xx, yy, zz, yz, xz, xy = config.stress  # ASE's Voigt order, GPa, tensile positive
+    assert abs(yz) < 0.05 and abs(xz) < 0.05 and xy == pytest.approx(1.594, abs=0.005)
+    assert (xx, yy) == pytest.approx((1.671, 2.823), abs=0.001)
+    full = [[1.0, 4.0, 5.0], [4.0, 2.0, 6.0], [5.0, 6.0, 3.0]]  # xy=4, xz=5, yz=6
+    np.testing.assert_allclose(ff._as_stress(full), ff._as_stress([1, 2, 3, 4, 5, 6]))
+    np.testing.assert_allclose(ff._as_stress([1, 2, 3, 4, 5, 6]), [-0.1, -0.2, -0.3, -0.6, -0.5, -0.4])
+    cu = {str(rec["jid"]): rec for rec in data.load_dataset("mlearn_Cu", verbose=False)}
+    for jid, plane in (("156", 3), ("159", 4), ("157", 5)):  # sheared in yz, xz, xy (Voigt index)
+        (config,) = ff.prepare_configs([cu[jid]])
+        atoms = config.atoms.copy()
+        atoms.calc = EMT()
+        emt = atoms.get_stress() / GPa
+        assert np.argmax(np.abs(config.stress[3:])) + 3 == plane == np.argmax(np.abs(emt[3:])) + 3
+        assert np.sign(config.stress[plane]) == np.sign(emt[plane])
+
+
+def test_crafted_alignn_ff_checkpoint_is_refused_without_running_code(tiny_alignn_ff, tmp_path, monkeypatch):
+    """alignn's own calculator unpickles best_model.pt (weights_only=False): a crafted file would run code."""
+    import torch
+
+    from utils import gnn
+
+    folder, _ = tiny_alignn_ff
+    evil = tmp_path / "evil_ff"
+    evil.mkdir()
+    (evil / "config.json").write_text((folder / "config.json").read_text())
+    marker = tmp_path / "code-ran"
+
+    class RunsCode:
+        def __reduce__(self):
+            return (type(marker).touch, (marker,))
+
+    torch.save({"fc.bias": RunsCode()}, evil / "best_model.pt")
+    with pytest.warns(UserWarning, match="does not say which elements"):
+        with pytest.raises(ff.ForceFieldError, match=r"best_model.pt holds more than weights"):
+            ff.alignn_ff_calculator(evil)
+    monkeypatch.setattr(gnn, "published_model", lambda model, timeout=5.0: (evil, f"{model}: cached"))
+    with pytest.raises(ff.ForceFieldError, match="holds more than weights"):
+        ff.published_ff_calculator("mptrj_ff")
+    assert not marker.exists()
+
+
+def test_one_per_cell_configuration_neither_flips_the_set_nor_passes_silently(mlearn_si):
+    odd = dict(mlearn_si[10], jid="odd")
+    odd["total_energy"] = odd["total_energy"] * len(odd["atoms"]["elements"])  # given per cell
+    with pytest.warns(UserWarning, match=r"1 of 265 .*per cell.*odd"):
+        configs = ff.prepare_configs([*mlearn_si, odd])
+    assert ff.energy_convention([*mlearn_si, odd]) == "per_atom"
+    by_jid = {c.jid: c.energy_per_atom for c in configs}
+    expected = [float(rec["total_energy"]) for rec in mlearn_si]
+    np.testing.assert_allclose([by_jid[str(rec["jid"])] for rec in mlearn_si], expected)
+    assert by_jid["odd"] == pytest.approx(float(mlearn_si[10]["total_energy"]))
+
+
+@pytest.mark.parametrize("element", ["Cu", "Li", "Ni", "Si"])
+def test_energy_convention_of_the_shipped_sets_and_their_per_cell_copies(element, monkeypatch):
+    """Most Cu and Ni cells hold 107 or 108 atoms: a spread dominated by one cell size would call them per cell."""
+    monkeypatch.setenv("AIMS_MODE", "fast")
+    monkeypatch.delenv("AIMS_DATA_DIR", raising=False)
+    records = data.load_dataset(f"mlearn_{element}", verbose=False)
+    per_cell = [dict(rec, total_energy=rec["total_energy"] * len(rec["atoms"]["elements"])) for rec in records]
+    assert (ff.energy_convention(records), ff.energy_convention(per_cell)) == ("per_atom", "per_cell")
+
+
+@pytest.mark.parametrize("forces", ["na", [[0.0, 0.0, 0.0], [0.0, 0.0]], [[0.0, 0.0, "na"], [0.0, 0.0, 0.0]]])
+def test_unreadable_forces_name_the_configuration(forces):
+    with pytest.raises(ff.ForceFieldError, match="Configuration Si-7: forces"):
+        ff.prepare_configs([record(jid="ok"), record(forces=forces, jid="Si-7")])

@@ -1,7 +1,7 @@
 """utils.gnn: graphs and their cache, errors, checkpoints, alignn config, alignn's published models (no network).
 
-The training loop, the ALIGNN layer walk-through, POSCAR prediction and the leaderboard CSV live in notebook 04
-and are checked by its assert cells.
+The training loop, the ALIGNN layer walk-through, forces by autograd, POSCAR prediction and the leaderboard CSV
+live in the notebooks of lesson 04 (04a-04c) and are checked by their cells.
 """
 
 from __future__ import annotations
@@ -196,15 +196,80 @@ def test_empty_graphs_are_skipped_and_listed(crystals, tmp_path):
     assert data.ids == ["JVASP-0", "JVASP-1"] and list(data.skipped) == ["lone"]
 
 
-def test_predict_in_bf16_returns_finite_floats(crystals):
+def test_predict_evaluates_in_fp32_even_inside_a_bf16_autocast(crystals):
     data = gnn.build_graphs(crystals[:5], "formation_energy_peratom", TINY, progress=False)
-    pred = gnn.predict(gnn.make_model(TINY), data, batch_size=2, bf16=True)
-    assert pred.shape == (5,) and pred.dtype == np.float64 and np.all(np.isfinite(pred))
+    model = gnn.make_model(TINY).eval()
+    g, lg, _ = gnn.GraphDataset.collate([data[i] for i in range(5)])
+    with torch.no_grad():
+        fp32 = model((g, lg, None))["out"].numpy()
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            bf16 = model((g, lg, None))["out"].float().numpy()
+            pred = gnn.predict(model, data, batch_size=2)
+    assert pred.shape == (5,) and pred.dtype == np.float64
+    assert np.abs(bf16 - fp32).max() > 1e-4  # bf16 keeps about 3 significant digits
+    assert np.allclose(pred, fp32, rtol=0, atol=1e-6)  # predict switched autocast off
+    assert np.array_equal(pred, gnn.predict(model, data, batch_size=2))  # repeatable to the last bit
 
 
 def test_missing_checkpoint_is_a_clear_error(tmp_path):
     with pytest.raises(gnn.GNNError, match="No checkpoint"):
         gnn.load_checkpoint(tmp_path / "missing.pt")
+
+
+def test_model_from_weights_loads_a_plain_state_dict(crystals, tmp_path):
+    model = gnn.make_model(TINY)
+    torch.save(model.state_dict(), tmp_path / "best_model.pt")
+    data = gnn.build_graphs(crystals[:3], "formation_energy_peratom", TINY, progress=False)
+    loaded = gnn.model_from_weights(tmp_path / "best_model.pt", TINY)
+    assert np.allclose(gnn.predict(loaded, data), gnn.predict(model, data), atol=1e-6)
+
+
+@pytest.mark.parametrize("system, skipped", [("Windows", True), ("Linux", False), ("Darwin", False)])
+def test_alignn_trainer_is_skipped_on_windows_only(system, skipped, monkeypatch, crystals, tmp_path):
+    monkeypatch.setattr(gnn.platform, "system", lambda: system)
+    why = gnn.alignn_trainer_unavailable()
+    assert bool(why) is skipped and gnn.alignn_trainer_unavailable(system) == why
+    if skipped:
+        assert "WSL" in why and "\n" not in why
+        split = data_layer.Split({"train": crystals[:12], "val": crystals[12:16], "test": crystals[16:]}, "test")
+        with pytest.raises(gnn.GNNError, match="WSL"):
+            gnn.train_reference(split, "formation_energy_peratom", TINY, tmp_path)
+        assert not list(tmp_path.iterdir())  # nothing written, no LMDB opened
+
+
+def test_alignn_trainer_keeps_the_best_val_epoch_apart_from_its_last(crystals, tmp_path):
+    split = data_layer.Split({"train": crystals[:12], "val": crystals[12:16], "test": crystals[16:]}, "test")
+    cfg = gnn.GNNConfig(**{**TINY.__dict__, "epochs": 3})
+    ref = gnn.train_reference(split, "formation_energy_peratom", cfg, tmp_path / "run")
+    assert len(ref.history["val MAE"]) == 3 and ref.best_model.exists()
+    assert ref.best_epoch == int(np.argmin(ref.history["val MAE"])) + 1
+    test = gnn.build_graphs(split["test"], "formation_energy_peratom", cfg, progress=False)
+    best = gnn.model_from_weights(ref.best_model, cfg)
+    val = gnn.build_graphs(split["val"], "formation_energy_peratom", cfg, progress=False)
+    val_mae = float(np.mean(np.abs(gnn.predict(best, val) - val.y)))
+    assert val_mae == pytest.approx(min(ref.history["val MAE"]), rel=1e-3, abs=1e-4)  # the saved epoch's
+    assert np.isfinite(ref.last_epoch_test_mae) and len(gnn.predict(best, test)) == 4
+
+
+def test_multi_gpu_command_names_our_keys_and_reads_the_stored_graphs(tmp_path):
+    from alignn.config import TrainingConfig
+    from alignn.train_alignn import parser
+
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "config_in.json").write_text(json.dumps(gnn.alignn_training_config(TINY, 12, 4, 4, run)))
+    with pytest.raises(gnn.GNNError, match="train .* once on one device first"):
+        gnn.multi_gpu_command(run, tmp_path / "multi")
+    for part in ("train", "val", "test"):  # what alignn's single-device run leaves behind
+        (run / f"lmdb_{part}_data").mkdir()
+        (run / f"lmdb_{part}_data" / "data.mdb").write_bytes(b"")
+    command = gnn.multi_gpu_command(run, tmp_path / "multi")
+    assert command[0] == "train_alignn.py"
+    args = parser.parse_args(command[1:])
+    assert (args.target_key, args.id_key, args.root_dir) == ("target", "jid", str(run))
+    config = TrainingConfig(**json.loads(open(args.config_name).read()))
+    assert config.read_existing and config.filename == str(run / "lmdb_")  # every rank reads, none rebuilds
+    assert config.output_dir == args.output_dir == str(tmp_path / "multi")
 
 
 def test_alignn_training_config_is_valid_and_keeps_our_split(tmp_path):
@@ -213,6 +278,7 @@ def test_alignn_training_config_is_valid_and_keeps_our_split(tmp_path):
 
     config = gnn.alignn_training_config(TINY, 12, 4, 4, tmp_path)
     parsed = TrainingConfig(**config)
+    assert not parsed.use_amp and TrainingConfig(**gnn.alignn_training_config(TINY, 1, 1, 1, tmp_path, True)).use_amp
     assert parsed.neighbor_strategy == "pure_torch" and parsed.model.name == "alignn_atomwise_pure"
     assert parsed.model.atom_input_features == gnn.CGCNN_FEATURES and not parsed.model.calculate_gradient
     train, val, test = get_id_train_val_test(
@@ -326,3 +392,74 @@ def test_published_model_offline_says_so_without_downloading(monkeypatch, tmp_pa
     assert folder is None and asked == [] and "no network (no DNS)" in line
     with pytest.raises(gnn.GNNError, match="no model 'nope'"):
         gnn.published_model("nope")
+
+
+def test_concurrent_checkpoint_saves_and_a_failed_save_leave_no_part_file(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    model, path = gnn.make_model(TINY), tmp_path / "best_model.pt"
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        saved = list(pool.map(lambda k: gnn.save_checkpoint(model, TINY, path, extra={"epoch": k}), range(24)))
+    assert saved == [path] * 24 and gnn.load_checkpoint(path)[2]["epoch"] in range(24)
+    with pytest.raises(Exception):
+        gnn.save_checkpoint(model, TINY, path, extra={"epoch": lambda: 0})  # torch.save cannot pickle a lambda
+    assert gnn.load_checkpoint(path)[2]["epoch"] in range(24)  # the last good checkpoint is still there
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best_model.pt"]
+
+
+def test_failed_graph_cache_write_warns_and_returns_the_graphs(crystals, tmp_path):
+    blocker = tmp_path / "a_file"
+    blocker.write_text("")  # a cache folder below a file cannot be created (as on a read-only disk)
+    with pytest.warns(UserWarning, match=r"Could not save the graph cache .*a_file"):
+        data = gnn.build_graphs(crystals[:3], "formation_energy_peratom", TINY, cache_dir=blocker / "c", progress=False)
+    assert len(data) == 3
+
+# --- the training loop of notebook 04b (utils.gnn.train_loop), in each precision of utils.runtime --------------
+@pytest.mark.parametrize("name", ["fp32", "bf16", "fp16"])
+def test_train_loop_keeps_the_best_val_epoch_in_each_precision(name, crystals):
+    from utils.runtime import Precision
+
+    data = gnn.build_graphs(crystals, "formation_energy_peratom", TINY, progress=False)
+    train, val = data.subset(range(14)), data.subset(range(14, 20))
+    cfg = gnn.GNNConfig(**{**TINY.__dict__, "epochs": 3})
+    model = gnn.make_model(cfg)
+    out = gnn.train_loop(model, train, val, cfg, "cpu", Precision(name, "test on the CPU"))
+    assert len(out["train MAE"]) == len(out["val MAE"]) == 3 and np.all(np.isfinite(out["train MAE"]))
+    assert out["best epoch"] == int(np.argmin(out["val MAE"])) + 1 and out["train seconds"] > 0
+    val_mae = float(np.mean(np.abs(gnn.predict(model, val) - val.y)))
+    assert val_mae == pytest.approx(min(out["val MAE"]), abs=1e-6)  # the best epoch's weights are loaded back
+
+
+def test_split_graphs_leaves_out_empty_graphs_from_graphs_and_split(crystals, capsys):
+    lone = dict(crystals[0], jid="lone")
+    lone["atoms"] = {"lattice_mat": [[20, 0, 0], [0, 20, 0], [0, 0, 20]], "coords": [[0, 0, 0]], "elements": ["H"],
+                     "cartesian": False}
+    split = data_layer.Split({"train": [lone, *crystals[:10]], "val": crystals[10:15], "test": crystals[15:]}, "t")
+    graphs, kept = gnn.split_graphs(split, "formation_energy_peratom", TINY)
+    assert len(graphs["train"]) == len(kept["train"]) == 10 and "lone" not in graphs["train"].ids
+    assert "left out of train" in capsys.readouterr().out and kept.source == "t"
+
+
+def test_alignn_energy_of_a_one_element_crystal_ignores_its_geometry():
+    """What notebook 04a, exercise 5 teaches: identical atoms keep identical features (a gated mean of equal
+    messages is that message), so the energy per atom of a one-element crystal hardly depends on positions."""
+    from alignn.models.alignn_atomwise_pure import ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig
+    from jarvis.core.atoms import Atoms
+
+    config = ALIGNNAtomWisePureConfig(name="alignn_atomwise_pure", atom_input_features=gnn.CGCNN_FEATURES,
+                                      hidden_features=16, embedding_features=16, calculate_gradient=True,
+                                      use_penalty=False, use_zbl=False)
+    torch.manual_seed(0)
+    model = ALIGNNAtomWisePure(config)
+    smooth = gnn.GNNConfig(cutoff=5.0, max_neighbors=0, three_body_cutoff=3.5)
+    rng = np.random.default_rng(0)
+    energies = {}
+    for elements in (["Si"] * 4, ["Ga", "As"] * 2):
+        out = []
+        for _ in range(3):
+            atoms = Atoms(lattice_mat=np.eye(3) * 6, coords=rng.uniform(0, 6, (4, 3)), elements=elements,
+                          cartesian=True)
+            g, lg = gnn.build_graph(atoms, smooth)
+            out.append(float(model((g, lg, None))["out"].detach()))
+        energies[elements[0]] = np.ptp(out)
+    assert energies["Si"] < 1e-5 < 1e-3 < energies["Ga"]

@@ -124,7 +124,8 @@ def test_a_fork_changes_one_line():
     cfg["tool"]["curriculum"]["branch"] = "spring"
     stem = NOTEBOOKS[0].stem
     cell = sync.colab_cell(stem, cfg)
-    assert 'home() / "fork-spring"' in cell and "github.com/teacher/fork/archive/refs/heads/spring.zip" in cell
+    assert 'home() / "fork-spring"' in cell and '"https://github.com/teacher/fork"' in cell
+    assert '"/archive/refs/heads/spring.zip"' in cell
     readme = sync.synced_readme((ROOT / "README.md").read_text(), cfg)
     assert "github.com/jarvis-ai-curriculum" not in readme and "mybinder.org/v2/gh/jarvis-ai-curriculum" not in readme
     assert sync.colab_url(stem, cfg) in readme and sync.binder_badge(None, cfg) in readme

@@ -440,3 +440,19 @@ def test_pretrained_models_load_with_fp32_weights_on_the_cpu(monkeypatch):
 def test_nothing_to_score_gives_nan_rates():
     table, summary = llm.evaluate_generated([], [])
     assert summary["n"] == 0 and np.isnan(summary["parse_rate"]) and np.isnan(summary["valid_distance"])
+
+
+def test_overlapping_atoms_skip_the_structure_matcher(monkeypatch):
+    """200 atoms in a 1 Å cube used to keep StructureMatcher busy for 40 s; such a structure is invalid anyway."""
+    rng = np.random.default_rng(0)
+    crowded = Atoms(lattice_mat=np.eye(3), coords=rng.random((200, 3)), elements=["Si"] * 200, cartesian=False)
+    truth = cubic(["Si", "Si"], [[0, 0, 0], [0.25, 0.25, 0.25]], 5.43)
+
+    def refuse(*args):
+        raise AssertionError("the structure matcher ran on overlapping atoms")
+
+    monkeypatch.setattr(llm, "match_structures", refuse)
+    start = time.monotonic()
+    row = llm.evaluate_one(crowded, "", truth)
+    assert time.monotonic() - start < 5
+    assert row["composition_match"] and not row["valid_distance"] and not row["matched"] and row["rms"] is None

@@ -78,7 +78,7 @@ def test_setup_prints_and_records_the_session(clean_env, capsys):
     device = runtime.setup("01a_test_lesson", ["numpy"])
     out = capsys.readouterr().out
     assert "Mode: workshop (the default" in out and "AIMS_MODE=fast or full" in out
-    assert f"Device: {device}" in out and "precision:" in out
+    assert f"Device: {device}" in out and "precision" in out
     assert runtime.session().lesson == "01a_test_lesson" and runtime.mode() == "workshop"
     with pytest.raises(TypeError, match="lesson's notebook name"):
         runtime.setup(["numpy"])

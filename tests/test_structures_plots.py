@@ -70,3 +70,24 @@ def test_periodic_table_heatmap_and_histograms():
     assert fig.axes[0].texts  # element symbols drawn
     fig = plots.histogram_grid({"a": [1, 2, np.nan], "b": [3, 4, 5]}, units={"a": "eV"}, ncols=2)
     assert fig.axes[0].get_xlabel() == "a (eV)" and fig.axes[0].get_title() == "a: n = 2"
+
+
+@pytest.mark.parametrize(
+    "lattice, coords, message",
+    [
+        ([[float("nan"), 0, 0], [0, 5, 0], [0, 0, 5]], None, "non-finite"),
+        ([[float("inf"), 0, 0], [0, 5, 0], [0, 0, 5]], None, "non-finite"),
+        ([[1e200, 0, 0], [0, 5, 0], [0, 0, 5]], None, "lattice vector lengths"),
+        (np.eye(3) * 1e6, None, "lattice vector lengths"),
+        (np.eye(3) * 0.02, None, "lattice vector lengths"),
+        (np.diag([0.6, 0.6, 0.6]), None, "volume per atom"),
+        (np.eye(3) * 5.43, [[0, 0, 0], [float("nan"), 0.25, 0.25]], "coordinates"),
+    ],
+)
+def test_implausible_cells_are_refused_naming_the_record(lattice, coords, message):
+    record = make_record("JVASP-bad")
+    record["atoms"]["lattice_mat"] = np.asarray(lattice, dtype=float).tolist()
+    if coords is not None:
+        record["atoms"]["coords"] = coords
+    with pytest.raises(StructureError, match=f"JVASP-bad: .*{message}"):
+        atoms_from_record(record)

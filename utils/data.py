@@ -2,18 +2,19 @@
 
 Where the data comes from (``data_source()``):
 
-* ``AIMS_DATA_DIR`` set: that folder, in both modes (it must exist). It holds ``<name>.json`` or
+* ``AIMS_DATA_DIR`` set: that folder, in every mode (it must exist). It holds ``<name>.json`` or
   ``<name>.json.zip`` (a JSON list of records in jarvis-tools' plain schema) and, optionally, leaderboard
   benchmark files under ``jarvis_leaderboard/<path below benchmarks/>``.
-* fast mode (``AIMS_FAST=1``) otherwise: the workshop sample shipped in ``data/sample`` (same layout), so
+* fast mode (``AIMS_MODE=fast``) otherwise: the workshop sample shipped in ``data/sample`` (same layout), so
   nothing is downloaded.
-* full mode otherwise: jarvis-tools' figshare registry, downloaded once into a cache folder (env
+* workshop and full mode otherwise: jarvis-tools' figshare registry, downloaded once into a cache folder (env
   ``AIMS_CACHE_DIR``, default ``<repo>/.cache/datasets``), and the leaderboard's benchmark files from the
   jarvis_leaderboard repository at a pinned commit. Every download goes to a temporary file, is validated
   and only then renamed into place; a damaged cache file is reported and fetched again.
 
 ``load_dataset`` never returns other data than asked for, unless the caller says
-``fallback_to_sample=True``: then a failed download is reported and the shipped sample is used instead.
+``fallback_to_sample=True``: then a failed download is reported and the shipped sample is used instead, for
+that call only. docs/DATA.md explains all this to learners.
 """
 
 from __future__ import annotations
@@ -33,17 +34,20 @@ import zipfile
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, TextIO
 
-from .runtime import REPO_ROOT, is_fast
+from .runtime import REPO_ROOT, env, is_fast
 
 REGISTRY_PATH = REPO_ROOT / "data" / "datasets.json"
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
 LEADERBOARD_DIR = "jarvis_leaderboard"  # benchmark files live in <data folder>/jarvis_leaderboard/<path>
 MLEARN_PREFIX = "mlearn_"
+_SAMPLE_FALLBACK: ContextVar[bool] = ContextVar("sample_fallback", default=False)  # set by one load_dataset call
 _SPACE = re.compile(r"[ \t\r\n]*")  # JSON white space
+_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")  # a number written as text
 Record = dict[str, Any]
 
 
@@ -67,7 +71,7 @@ def known_datasets() -> list[str]:
 
 def cache_dir() -> Path:
     """Where downloads and built datasets are kept (env ``AIMS_CACHE_DIR`` or ``<repo>/.cache/datasets``)."""
-    path = Path(os.environ.get("AIMS_CACHE_DIR", REPO_ROOT / ".cache" / "datasets"))
+    path = Path(env("AIMS_CACHE_DIR") or REPO_ROOT / ".cache" / "datasets")
     try:
         path.mkdir(parents=True, exist_ok=True)
         if not os.access(path, os.W_OK):
@@ -82,9 +86,12 @@ def cache_dir() -> Path:
 
 def data_folder() -> Path | None:
     """The folder datasets are read from: ``AIMS_DATA_DIR``, else the shipped sample in fast mode, else None
-    (full mode: download). Raises DatasetError when ``AIMS_DATA_DIR`` names no folder."""
-    value = os.environ.get("AIMS_DATA_DIR", "").strip()
-    if not value:
+    (workshop and full mode: download); the sample inside a ``load_dataset(..., fallback_to_sample=True)`` call
+    whose download failed. Raises DatasetError when ``AIMS_DATA_DIR`` names no folder."""
+    if _SAMPLE_FALLBACK.get():
+        return SAMPLE_DIR
+    value = env("AIMS_DATA_DIR")
+    if value is None:
         return SAMPLE_DIR if is_fast() else None
     folder = Path(value).expanduser()
     if not folder.is_dir():
@@ -179,20 +186,22 @@ def _looks_like_html(path: Path) -> bool:
 
 
 def _open_text(path: Path, label: str) -> TextIO:
-    """A text stream of a ``.json`` file or of the first member of a zip archive."""
+    """A text stream of a ``.json`` file or of the first data member of a zip archive (``__MACOSX/`` and
+    dot-files skipped); a UTF-8 byte order mark at the start is skipped."""
     if _looks_like_zip(path):
         if not zipfile.is_zipfile(path):
             raise DatasetError(f"{label}: not a valid zip archive (truncated or damaged download?).")
         zf = zipfile.ZipFile(path)
-        members = [m for m in zf.namelist() if not m.endswith("/")]
+        members = [m for m in zf.namelist() if not (m.endswith("/") or m.startswith("__MACOSX/"))]
+        members = [m for m in members if not Path(m).name.startswith(".")]
         if not members:
-            raise DatasetError(f"{label}: the zip archive is empty.")
-        return io.TextIOWrapper(zf.open(members[0]), encoding="utf-8")
+            raise DatasetError(f"{label}: the zip archive holds no data file (only {zf.namelist()[:5]}).")
+        return io.TextIOWrapper(zf.open(members[0]), encoding="utf-8-sig")
     if _looks_like_html(path):
         raise DatasetError(
             f"{label}: the server sent a web page instead of the data file (a refused or rate-limited download)."
         )
-    return open(path, encoding="utf-8")
+    return open(path, encoding="utf-8-sig")
 
 
 @contextmanager
@@ -204,6 +213,8 @@ def _parsing(label: str):
         raise DatasetError(f"{label}: not a valid zip archive, truncated or damaged ({exc}).") from exc
     except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
         raise DatasetError(f"{label}: not valid JSON ({exc}).") from exc
+    except RecursionError as exc:
+        raise DatasetError(f"{label}: the JSON is nested too deeply to read; is it a list of records?") from exc
 
 
 def iter_records(path: Path, required_keys: list[str], label: str | None = None) -> Iterator[Record]:
@@ -224,10 +235,28 @@ def iter_records(path: Path, required_keys: list[str], label: str | None = None)
 
 
 def read_records(
-    path: Path, required_keys: list[str], label: str | None = None, max_records: int | None = None
+    path: Path,
+    required_keys: list[str],
+    label: str | None = None,
+    max_records: int | None = None,
+    sample: tuple[int, int] | None = None,
 ) -> list[Record]:
-    """Every validated record of ``path`` (see ``iter_records``), or only the first ``max_records``."""
-    return list(itertools.islice(iter_records(path, required_keys, label), max_records))
+    """Every validated record of ``path`` (see ``iter_records``), or only the first ``max_records``; with
+    ``sample=(k, seed)`` a seeded uniform sample of k of them, drawn while streaming (memory for k records)."""
+    records = itertools.islice(iter_records(path, required_keys, label), max_records)
+    return list(records) if sample is None else sample_stream(records, *sample)
+
+
+def sample_stream(items: Iterable[Any], k: int, seed: int) -> list[Any]:
+    """A seeded uniform random sample of ``k`` items of a stream, in stream order (reservoir sampling: one pass,
+    memory for ``k`` items); every item when there are at most ``k``."""
+    rng, kept = random.Random(seed), []
+    for n, item in enumerate(items):
+        if n < k:
+            kept.append((n, item))
+        elif (slot := rng.randrange(n + 1)) < k:
+            kept[slot] = (n, item)
+    return [item for _, item in sorted(kept, key=lambda pair: pair[0])]
 
 
 def check_records(records: list[Record], required_keys: list[str], label: str, offset: int = 0) -> None:
@@ -253,9 +282,15 @@ def _folder_file(name: str, folder: Path) -> Path:
     DatasetError saying what to do when there is none."""
     names = [name] + (["mlearn"] if name.startswith(MLEARN_PREFIX) else [])
     for stem in names:
-        for candidate in (folder / f"{stem}.json", folder / f"{stem}.json.zip"):
-            if candidate.is_file():
-                return candidate
+        found = [c for c in (folder / f"{stem}.json", folder / f"{stem}.json.zip") if c.is_file()]
+        if len(found) == 2:
+            warnings.warn(
+                f"{folder} holds both {stem}.json and {stem}.json.zip; reading {stem}.json. Remove the one that "
+                "should not be read.",
+                stacklevel=4,
+            )
+        if found:
+            return found[0]
     raise _missing_in_folder(name, folder)
 
 
@@ -263,7 +298,7 @@ def _missing_in_folder(name: str, folder: Path) -> DatasetError:
     if folder == SAMPLE_DIR:
         held = sorted(p.name.split(".")[0] for p in SAMPLE_DIR.glob("*.json*"))
         return DatasetError(
-            f"The shipped sample has no {name} (it holds {', '.join(held)}). Run in full mode (unset AIMS_FAST) "
+            f"The shipped sample has no {name} (it holds {', '.join(held)}). Run in workshop or full mode "
             f"to download it, or set AIMS_DATA_DIR to a folder holding {name}.json."
         )
     return DatasetError(
@@ -276,7 +311,7 @@ def _missing_in_folder(name: str, folder: Path) -> DatasetError:
 
 RETRY_ADVICE = (
     "This is often temporary (figshare and GitHub refuse scripted downloads at times): retry later, or put "
-    "the file into a folder and set AIMS_DATA_DIR to it (README, 'Offline')."
+    "the file into a folder and set AIMS_DATA_DIR to it (docs/DATA.md, section 'Working offline')."
 )
 _network_failed: list[str] = []  # the first network failure of this process; later downloads are not tried
 
@@ -300,14 +335,17 @@ def _temporary_beside(dest: Path) -> Path:
     return Path(name)
 
 
-def write_atomically(dest: Path, text: str) -> None:
-    """Write ``text`` to ``dest`` through a uniquely named temporary file, so no reader sees half a file."""
-    tmp = _temporary_beside(dest)
+def write_atomically(dest: Path, content: str | Callable[[Path], Any]) -> Path:
+    """Write ``dest`` through a uniquely named temporary file beside it and return ``dest``: no reader sees half a
+    file and two writers never share one. ``content`` is text, or a callable that writes the temporary path it is
+    given (e.g. ``lambda tmp: torch.save(obj, tmp)``). If it fails, the temporary file is removed, ``dest`` kept."""
+    tmp = _temporary_beside(Path(dest))
     try:
-        tmp.write_text(text, encoding="utf-8")
+        content(tmp) if callable(content) else tmp.write_text(content, encoding="utf-8")
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
+    return Path(dest)
 
 
 def download(url: str, dest: Path, validate: Callable[[Path], Any], label: str) -> None:
@@ -318,8 +356,7 @@ def download(url: str, dest: Path, validate: Callable[[Path], Any], label: str) 
     import requests
     from tqdm.auto import tqdm
 
-    tmp = _temporary_beside(dest)
-    try:
+    def fetch(tmp: Path) -> None:
         with open(tmp, "wb") as out, requests.get(url, stream=True, timeout=60) as response:
             response.raise_for_status()
             total = int(response.headers.get("content-length", 0)) or None
@@ -331,7 +368,10 @@ def download(url: str, dest: Path, validate: Callable[[Path], Any], label: str) 
             validate(tmp)
         except DatasetError as exc:
             raise DatasetError(f"{exc} {RETRY_ADVICE}") from exc
-        os.replace(tmp, dest)
+
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        write_atomically(dest, fetch)
     except DatasetError:
         raise
     except Exception as exc:  # network errors of any kind
@@ -341,15 +381,13 @@ def download(url: str, dest: Path, validate: Callable[[Path], Any], label: str) 
         error = DatasetError(f"the download of {label} from {url} failed ({exc}). {RETRY_ADVICE}")
         error.status = status
         raise error from exc
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def _no_data_message(name: str, reason: str) -> str:
     return (
         f"Could not load dataset {name!r}: {reason}\n"
         f"To work offline, put {name}.json or {name}.json.zip (a JSON list of records in jarvis-tools' "
-        f"schema) into a folder and set AIMS_DATA_DIR to it; fast mode (AIMS_FAST=1) uses the shipped sample."
+        f"schema) into a folder and set AIMS_DATA_DIR to it; fast mode (AIMS_MODE=fast) uses the shipped sample."
     )
 
 
@@ -389,22 +427,26 @@ def _figshare_file(name: str) -> Path:
     return cached
 
 
-def _read_source(name: str, path: Path | None, limit: int | None, required: list[str]) -> list[Record]:
+def _read_source(
+    name: str, path: Path | None, limit: int | None, required: list[str], sample: tuple[int, int] | None = None
+) -> list[Record]:
     """Records of ``name`` from ``path`` (a data-folder file), or (None) from the cached download, which a
     damaged file re-fetches."""
     if path is not None:
-        return read_records(path, required, label=f"{name} ({path})", max_records=limit)
-    read = lambda cached: read_records(cached, required, f"cached {name}", max_records=limit)  # noqa: E731
+        return read_records(path, required, label=f"{name} ({path})", max_records=limit, sample=sample)
+    read = lambda cached: read_records(cached, required, f"cached {name}", limit, sample)  # noqa: E731
     records = _read_cache(_figshare_file(name), read)
     return read(_figshare_file(name)) if records is None else records  # None: fetched again just now
 
 
-def _read_records_of(name: str, folder: Path | None, limit: int | None) -> list[Record]:
+def _read_records_of(
+    name: str, folder: Path | None, limit: int | None, sample: tuple[int, int] | None = None
+) -> list[Record]:
     """``_read_source``; ``mlearn_<El>`` is a per-element file, or the single-element configurations of the
     whole mlearn set (``energy`` copied to ``total_energy`` where absent; forcefields decides its unit)."""
     path = None if folder is None else _folder_file(name, folder)
     if not name.startswith(MLEARN_PREFIX) or (path is not None and path.name.startswith(name)):
-        return _read_source(name, path, limit, _required_keys(name))
+        return _read_source(name, path, limit, _required_keys(name), sample)
     element = name[len(MLEARN_PREFIX) :]  # path: None (download) or the whole mlearn set of the folder
     records = [dict(r) for r in _read_source("mlearn", path, None, _required_keys("mlearn"))]
     records = [r for r in records if set(r["atoms"]["elements"]) == {element}]
@@ -414,7 +456,7 @@ def _read_records_of(name: str, folder: Path | None, limit: int | None) -> list[
     if not records:
         raise DatasetError(f"mlearn holds no single-element {element} configurations.")
     check_records(records, _required_keys(name), name)
-    return records[:limit]
+    return records[:limit] if sample is None else sample_stream(records[:limit], *sample)
 
 
 def dataset_path(name: str) -> Path:
@@ -628,20 +670,38 @@ def _load_built(name: str) -> tuple[list[Record], str]:
     if records is None:
         records = build_chipsff_reference()
         check_records(records, required, name)
-        write_atomically(cached.with_suffix(".sources.json"), json.dumps(sources, indent=1))
-        write_atomically(cached, json.dumps(records))
+        try:
+            write_atomically(cached.with_suffix(".sources.json"), json.dumps(sources, indent=1))
+            write_atomically(cached, json.dumps(records))
+        except OSError as exc:  # a full disk must not lose the records just built
+            warnings.warn(
+                f"Could not save {name} to the cache {cached} ({exc}). The records are used now and built again "
+                "next time; free some disk space or set AIMS_CACHE_DIR to a writable folder.",
+                stacklevel=3,
+            )
     return records, f"dft_3d joined with the leaderboard tables of {sources['leaderboard']} (cache {cached.name})"
 
 
 # --- The one loader ---
 
 
-def load_dataset(name: str, verbose: bool = True, fallback_to_sample: bool = False) -> list[Record]:
+def load_dataset(
+    name: str,
+    verbose: bool = True,
+    fallback_to_sample: bool = False,
+    max_records: int | None = None,
+    seed: int = 42,
+) -> list[Record]:
     """Records of dataset ``name`` (see ``known_datasets()``) from ``data_source()``.
+
+    With ``max_records`` a seeded uniform random sample of that many records is kept, drawn while the file is
+    streamed, so memory holds only those (the whole dft_3d holds several GB as Python objects).
 
     With ``verbose`` one line says where the records came from. Env ``AIMS_MAX_RECORDS=N`` keeps only the
     first N records, read as a stream (small machines). With ``fallback_to_sample``, a failed download is
-    reported in one line and the shipped sample is read instead; without it, it raises DatasetError.
+    reported in two lines and the shipped sample is read instead, by this call only (the environment is left
+    alone); without it, it raises DatasetError. Exact duplicate records are dropped with a warning, and two
+    different records with one jid are a DatasetError.
 
     >>> records = load_dataset("dft_3d")            # doctest: +SKIP
     >>> records[0]["jid"], records[0]["formation_energy_peratom"]  # doctest: +SKIP
@@ -654,25 +714,58 @@ def load_dataset(name: str, verbose: bool = True, fallback_to_sample: bool = Fal
             records, source = _load_built(name)
             limit = None
         else:
-            records = _read_records_of(name, folder, limit)
+            sample = None if max_records is None else (max_records, seed)
+            records = _read_records_of(name, folder, limit, sample)
             source = _folder_label(folder) if folder else f"jarvis-tools figshare (cache {cache_dir()})"
     except DatasetError as exc:
         if folder is not None or not fallback_to_sample:
             raise
         print(f"{name}: could not be loaded online ({str(exc).splitlines()[0][:300]})")
         print(f"{name}: continuing on the shipped workshop sample instead; results differ from the full dataset.")
-        os.environ["AIMS_DATA_DIR"] = str(SAMPLE_DIR)  # the leaderboard splits must come from the sample too
-        return load_dataset(name, verbose=verbose)
+        # this call only reads the sample, and the environment is left alone: split_records falls back to the
+        # sample's split files by itself when their download fails
+        token = _SAMPLE_FALLBACK.set(True)
+        try:
+            return load_dataset(name, verbose=verbose, max_records=max_records, seed=seed)
+        finally:
+            _SAMPLE_FALLBACK.reset(token)
+    records = _without_duplicates(records, f"{name} from {source}")
     if verbose:
         capped = f" (capped by AIMS_MAX_RECORDS={limit})" if limit is not None and len(records) >= limit else ""
+        if max_records is not None and len(records) >= max_records:
+            capped += f" (a random {max_records}, seed {seed})"
         print(f"{name}: {len(records)} records from {source}{capped}")
     return records
 
 
+def _without_duplicates(records: list[Record], label: str) -> list[Record]:
+    """``records`` with exact repeats of an earlier record dropped (a warning names them); DatasetError naming the
+    jids given twice with different values (twins would land in train and test, and one value stand for both)."""
+    first: dict[str, Record] = {}
+    repeats, conflicts = [], []
+    for rec in records:
+        jid = str(rec["jid"])
+        if jid not in first:
+            first[jid] = rec
+        else:
+            (repeats if rec == first[jid] else conflicts).append(jid)
+    if conflicts:
+        twins = sorted(set(conflicts))
+        raise DatasetError(
+            f"{label}: {len(twins)} jid{' occurs' if len(twins) == 1 else 's occur'} twice with different values: "
+            f"{', '.join(twins[:10])}{' ...' if len(twins) > 10 else ''}. Keep one record per jid in the data file "
+            "(a twin would land in train and its copy in test)."
+        )
+    if repeats:
+        names = ", ".join(repeats[:10]) + (" ..." if len(repeats) > 10 else "")
+        warnings.warn(f"{label}: dropped {len(repeats)} duplicate records (exact repeats): {names}.", stacklevel=3)
+    return list(first.values()) if repeats else records
+
+
 def max_records_from_env() -> int | None:
     """The record cap set by env ``AIMS_MAX_RECORDS`` (None when unset or empty)."""
-    value = os.environ.get("AIMS_MAX_RECORDS", "").strip()
-    if not value:
+    value = env("AIMS_MAX_RECORDS")
+    if value is None:
         return None
     if not value.isdigit() or int(value) < 1:
         raise DatasetError(f"AIMS_MAX_RECORDS must be a positive whole number, found {value!r}.")
@@ -682,29 +775,42 @@ def max_records_from_env() -> int | None:
 # --- Values, properties and splits ---
 
 
+MISSING_WORDS = {"", "na", "n/a", "nan", "none", "null", "-", "--", "?"}
+"""Text that stands for "no value" (compared lower-case, without surrounding white space)."""
+
+
 def is_missing(value: Any) -> bool:
-    """True for jarvis-tools' ``"na"`` placeholder, None, empty strings and non-finite numbers (NaN, inf,
-    NumPy's included)."""
+    """True for jarvis-tools' ``"na"`` placeholder and the other ``MISSING_WORDS`` (``"n/a"``, ``"-"``, ...), None
+    and non-finite numbers (NaN, inf, NumPy's included)."""
     if value is None:
         return True
     if isinstance(value, str):
-        return value.strip().lower() in {"", "na", "nan", "none"}
+        return value.strip().lower() in MISSING_WORDS
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return not math.isfinite(float(value))
     return False
 
 
 def with_property(records: list[Record], prop: str) -> list[Record]:
-    """Records whose ``prop`` holds a number (``"na"`` and friends dropped).
+    """Records whose ``prop`` holds a value (``"na"`` and the other ``is_missing`` placeholders dropped).
 
-    Raises DatasetError for an empty record list or a property no record has.
+    Raises DatasetError for an empty record list, a property no record has, or text that is no number where
+    the others hold numbers (naming the record).
     """
     if not records:
         raise DatasetError(f"No records given, so none has {prop!r}. Load a dataset first (utils.load_dataset).")
     if not any(prop in rec for rec in records):
         keys = sorted({k for rec in records[:50] for k in rec if not k.startswith("_")})
         raise DatasetError(f"Unknown property {prop!r}. Properties in these records: {', '.join(keys)}.")
-    return [rec for rec in records if prop in rec and not is_missing(rec[prop])]
+    kept = [rec for rec in records if prop in rec and not is_missing(rec[prop])]
+    numeric = any(isinstance(rec[prop], numbers.Real) for rec in kept)
+    for rec in kept:
+        if numeric and isinstance(rec[prop], str) and not _NUMBER.fullmatch(rec[prop].strip()):
+            raise DatasetError(
+                f"Record {rec.get('jid', '?')} holds {prop} = {rec[prop]!r} where a number was expected. Fix the "
+                f"value in the data file, or write 'na' for a missing one."
+            )
+    return kept
 
 
 class Split(dict):

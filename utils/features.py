@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 import time
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -24,7 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from .runtime import REPO_ROOT
+from .data import write_atomically
+from .runtime import REPO_ROOT, env
 from .structures import atoms_from_record
 
 Record = dict[str, Any]
@@ -155,7 +156,7 @@ def structure_features(record: Record, kind: str = "cfid_fast") -> np.ndarray:
 
 def cache_root() -> Path:
     """Root of the feature cache (env ``AIMS_FEATURE_CACHE``, default ``<repo>/.cache/features``)."""
-    return Path(os.environ.get("AIMS_FEATURE_CACHE", REPO_ROOT / ".cache" / "features"))
+    return Path(env("AIMS_FEATURE_CACHE") or REPO_ROOT / ".cache" / "features")
 
 
 def record_key(record: Record, position: int = 0) -> str:
@@ -183,19 +184,25 @@ def _read_cache(folder: Path) -> dict[str, np.ndarray]:
 
 
 def _write_shard(folder: Path, keys: list[str], rows: list[np.ndarray]) -> None:
+    """Save ``rows`` as one cache shard; a failed write (read-only folder, full disk) only warns: the features are
+    used now and computed again next time."""
     if not keys:
         return
-    folder.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix="shard-tmp-", suffix=".npz", dir=folder)
-    os.close(fd)
     digest = hashlib.sha1("|".join(keys).encode()).hexdigest()[:8]
     name = f"shard-{time.strftime('%Y%m%d%H%M%S')}-{os.getpid()}-{digest}.npz"
-    try:
+
+    def save(tmp: Path) -> None:
         with open(tmp, "wb") as fh:
             np.savez(fh, keys=np.array(keys), X=np.stack(rows).astype(np.float32))
-        os.replace(tmp, folder / name)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+
+    try:
+        write_atomically(folder / name, save)
+    except OSError as exc:
+        warnings.warn(
+            f"Could not save {len(keys)} computed rows to the feature cache {folder} ({exc}). They are used now and "
+            "computed again next time; set AIMS_FEATURE_CACHE to a writable folder to keep them.",
+            stacklevel=4,
+        )
 
 
 # --- many structures ---
@@ -313,3 +320,26 @@ def featurize_split(
         fs = compute_features(records, kind=kind, **kwargs)
         out[part] = SplitData(fs.X, align(records, fs.jids, prop), fs.jids)
     return out
+
+
+# --- elements without elemental data ---
+
+
+def elements_without_data(elements: Iterable[str], share: float = 0.5) -> set[str]:
+    """The ``elements`` for which jarvis-tools knows fewer than ``1 - share`` of CFID's 438
+    elemental properties. jarvis-tools stores an unknown property as -9999, so a material
+    holding such an element (Xe, Rn, Eu, Pm, Po and the heavy radioactive elements) gets
+    chemical descriptors near -9999 / (number of its elements). Written out in notebook 02a,
+    section 2."""
+    from jarvis.core.specie import Specie
+
+    missing = set()
+    for element in set(elements):
+        try:
+            values = np.asarray(Specie(element).get_descrp_arr, dtype=float)
+        except (KeyError, ValueError):  # an element jarvis-tools does not know at all
+            missing.add(element)
+            continue
+        if np.mean(values == -9999) > share:
+            missing.add(element)
+    return missing

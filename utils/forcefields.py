@@ -39,7 +39,7 @@ class FFConfig:
     atoms: Any  # ASE Atoms
     energy_per_atom: float
     forces: np.ndarray
-    stress: np.ndarray | None = None  # Voigt xx, yy, zz, yz, xz, xy in GPa, ASE sign (tension > 0)
+    stress: np.ndarray | None = None  # ASE's Voigt order xx, yy, zz, yz, xz, xy in GPa, ASE sign (tension > 0)
     split: str | None = None
 
     @property
@@ -70,39 +70,74 @@ def _energy(rec: dict[str, Any]) -> float:
         return math.nan
 
 
-def energy_convention(records: Sequence[dict[str, Any]]) -> str:
-    """``"per_atom"`` or ``"per_cell"``: how the records' energies are given, decided from the data.
+def _energies(records: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
+    """(energies as given, atom counts) of the records; NaN for an energy that is not a number."""
+    return np.array([_energy(r) for r in records]), np.array([len(r["atoms"]["elements"]) for r in records], float)
 
-    Energies of one element differ by a few eV/atom at most, so whichever of E and E/N has the smaller
-    relative spread (std/|mean|) across cells of different sizes is the per-atom one; with all cells the same
-    size, |E| < 20 eV means per atom. Non-finite energies are ignored. ALIGNN's offline copy of mlearn is per
+
+def _spread(values: np.ndarray, sizes: np.ndarray) -> float:
+    """Robust relative spread of ``values`` across cell sizes: the median of each size, then their median absolute
+    deviation over |median| (each size counts once, and a few outliers move neither median)."""
+    x = np.array([np.median(values[sizes == n]) for n in np.unique(sizes)])
+    return float(np.median(np.abs(x - np.median(x))) / max(abs(np.median(x)), 1e-12))
+
+
+def energy_convention(records: Sequence[dict[str, Any]]) -> str:
+    """``"per_atom"`` or ``"per_cell"``: how most of the records' energies are given, decided from the data.
+
+    Energies of one element differ by a few eV/atom at most, so whichever of E and E/N has the smaller robust
+    relative spread (``_spread``) across cells of different sizes is the per-atom one; with all cells the same
+    size, |E| < 20 eV means per atom. Non-finite energies are ignored. A few configurations in the other convention
+    do not flip the answer (``prepare_configs`` finds and warns about them). ALIGNN's offline copy of mlearn is per
     atom; the online jarvis-tools copy could not be checked offline, hence this check.
     """
-    values = np.array([_energy(r) for r in records])
-    sizes = np.array([len(r["atoms"]["elements"]) for r in records], dtype=float)
+    values, sizes = _energies(records)
     finite = np.isfinite(values)
     if not finite.any():
         raise ForceFieldError(f"None of the {len(records)} configurations has a finite energy.")
     values, sizes = values[finite], sizes[finite]
     if np.ptp(sizes) > 0:
-        per_cell_spread = np.std(values) / max(abs(np.mean(values)), 1e-12)
-        per_atom_spread = np.std(values / sizes) / max(abs(np.mean(values / sizes)), 1e-12)
-        return "per_atom" if per_cell_spread <= per_atom_spread else "per_cell"
+        return "per_atom" if _spread(values, sizes) <= _spread(values / sizes, sizes) else "per_cell"
     return "per_atom" if np.median(np.abs(values)) < 20 else "per_cell"
 
 
+def _per_cell(records: Sequence[dict[str, Any]]) -> np.ndarray:
+    """For each record, whether its energy is given per cell: the majority's (``energy_convention``), except for a
+    configuration whose energy is an outlier (> 1 eV/atom, or 5 spreads, from the median) when read that way and
+    not when read the other way. Warns naming those configurations."""
+    values, sizes = _energies(records)
+    majority = energy_convention(records) == "per_cell"
+    per_atom, other = (values / sizes, values) if majority else (values, values / sizes)
+    finite = per_atom[np.isfinite(per_atom)]
+    level = np.median(finite)
+    tolerance = max(1.0, 5 * float(np.median(np.abs(finite - level))))
+    odd = (np.abs(other - level) <= tolerance) & (np.abs(per_atom - level) > tolerance)
+    if odd.any():
+        names = [str(records[k].get("jid", f"#{k}")) for k in np.flatnonzero(odd)]
+        given, rest = ("per atom", "per cell") if majority else ("per cell", "per atom")
+        warnings.warn(
+            f"{len(names)} of {len(records)} configurations give their energy {given}, the others {rest}: "
+            f"{', '.join(names[:10])}{' ...' if len(names) > 10 else ''}. Each is read in its own convention; "
+            "check these configurations in the data.",
+            stacklevel=3,
+        )
+    return odd != majority
+
+
 def _as_stress(value: Any) -> np.ndarray | None:
-    """mlearn/VASP stress in kbar, compressive positive -> ASE convention (GPa, tensile positive)."""
-    if value is None:
+    """mlearn stress in kbar, compressive positive, as a 3x3 tensor or a 6-vector in mlearn's order (xx, yy, zz, xy,
+    xz, yz: on mlearn_Cu's sheared cells the shears sit there with the size and sign of ASE's EMT) -> ASE convention
+    (GPa, tensile positive, Voigt order xx, yy, zz, yz, xz, xy); None if malformed."""
+    try:
+        arr = np.asarray(value, dtype=float)
+    except (TypeError, ValueError):  # None, "na", ragged lists
         return None
-    arr = np.asarray(value, dtype=float)
-    if arr.shape == (3, 3):  # -> Voigt order (xx, yy, zz, yz, xz, xy)
-        arr = arr[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
-    elif arr.shape == (6,):  # mlearn's 6-vectors follow VASP: (xx, yy, zz, xy, yz, zx) -> Voigt
-        arr = arr[[0, 1, 2, 4, 5, 3]]
-    if arr.shape != (6,) or not np.all(np.isfinite(arr)):
+    if arr.shape == (6,):
+        xx, yy, zz, xy, zx, yz = arr
+        arr = np.array([[xx, xy, zx], [xy, yy, yz], [zx, yz, zz]])
+    if arr.shape != (3, 3) or not np.all(np.isfinite(arr)):
         return None
-    return -KBAR_TO_GPA * arr
+    return -KBAR_TO_GPA * arr[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
 
 
 def _config(rec: dict[str, Any], k: int, element: str | None, per_cell: bool, labels: dict[str, str]) -> FFConfig:
@@ -114,10 +149,14 @@ def _config(rec: dict[str, Any], k: int, element: str | None, per_cell: bool, la
         raise ForceFieldError(
             f"Configuration {jid} contains {sorted(set(atoms.get_chemical_symbols()))}, expected only {element}."
         )
-    forces = np.asarray(rec.get("forces"), dtype=float)
-    if forces.shape != (len(atoms), 3):
+    try:
+        forces = np.asarray(rec.get("forces"), dtype=float)
+    except (TypeError, ValueError):  # "na", ragged rows, text among the numbers
+        forces = None
+    if forces is None or forces.shape != (len(atoms), 3):
+        found = f"have shape {forces.shape}" if forces is not None else "are not a table of numbers"
         raise ForceFieldError(
-            f"Configuration {jid}: forces have shape {forces.shape}, expected ({len(atoms)}, 3) for its "
+            f"Configuration {jid}: forces {found} ({str(rec.get('forces'))[:40]}), expected ({len(atoms)}, 3) for its "
             f"{len(atoms)} atoms. The record is inconsistent; drop it or fix its 'forces'."
         )
     energy = _energy(rec) / (len(atoms) if per_cell else 1)
@@ -129,13 +168,13 @@ def prepare_configs(
     records: Sequence[dict[str, Any]], element: str | None = None, split_labels: dict[str, str] | None = None
 ) -> list[FFConfig]:
     """Checked ``FFConfig`` objects of mlearn records: energies in eV/atom (``energy_convention``), forces N x 3
-    (else ForceFieldError), stresses from VASP kbar to GPa with ASE's sign (None when missing or malformed), only
-    ``element`` if given; non-finite configurations dropped with a warning; ``split_labels`` (jid -> "train"/"test",
-    e.g. ``utils.split_records(records, "total_energy").labels``) sets each ``split``."""
+    (else ForceFieldError), stresses from VASP's kbar, sign and order to ASE's (GPa; None when missing or malformed),
+    only ``element`` if given; non-finite configurations dropped with a warning; ``split_labels`` (jid -> "train" or
+    "test", e.g. ``utils.split_records(records, "total_energy").labels``) sets each ``split``."""
     if not records:
         raise ForceFieldError("No configurations given.")
-    per_cell = energy_convention(records) == "per_cell"
-    configs = [_config(rec, k, element, per_cell, split_labels or {}) for k, rec in enumerate(records)]
+    per_cell = _per_cell(records)
+    configs = [_config(rec, k, element, per_cell[k], split_labels or {}) for k, rec in enumerate(records)]
     bad = [c.jid for c in configs if not (np.isfinite(c.energy_per_atom) and np.all(np.isfinite(c.forces)))]
     if bad:
         warnings.warn(
@@ -339,8 +378,10 @@ def train_alignn_ff(
 
 
 class AlignnFFCalculator(Calculator):
-    """ASE calculator of an ALIGNN-FF checkpoint: alignn's own calculator inside, with two guards.
+    """ASE calculator of an ALIGNN-FF checkpoint: alignn's own calculator inside, with three guards.
 
+    * The model is built here from ``config.json`` and only its weights are read (``weights_only=True``): alignn's
+      own loader unpickles the file, so a crafted ``best_model.pt`` could run code (ForceFieldError instead).
     * Forces always come back shaped (N, 3): alignn's model squeezes them, so a 1-atom cell would get
       shape (3,) and ASE's optimizers and filters would fail or broadcast silently.
     * A structure with an element outside ``elements`` (the training set) is refused: a model trained
@@ -352,9 +393,18 @@ class AlignnFFCalculator(Calculator):
     def __init__(self, model_dir, elements=None, device: str = "cpu", model_filename: str = "best_model.pt"):
         from alignn.ff.calculators import AlignnAtomwiseCalculator
 
+        from .gnn import GNNError, alignn_model
+
         super().__init__()
         self.elements = frozenset(elements) if elements else None
-        self.inner = AlignnAtomwiseCalculator(path=str(model_dir), model_filename=model_filename, device=device)
+        config = json.loads((Path(model_dir) / "config.json").read_text())
+        # as alignn's calculator sets them: the model returns stresses only with a non-zero stress weight
+        config["model"].update(stresswise_weight=config["model"].get("stresswise_weight") or 0.1, batch_stress=True)
+        try:
+            model = alignn_model(config, Path(model_dir) / model_filename, device)
+        except GNNError as exc:
+            raise ForceFieldError(str(exc)) from exc
+        self.inner = AlignnAtomwiseCalculator(model=model, config=config, device=device)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         if atoms is None or len(atoms) == 0:

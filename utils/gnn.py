@@ -1,8 +1,9 @@
-"""ALIGNN plumbing for notebook 04 (its training loop and ALIGNN layer walk-through are in the notebook).
+"""ALIGNN plumbing for lesson 04 (its training loop, ALIGNN layer and forces by autograd are in the notebooks).
 
-The shared config, graphs with clear errors and a content-keyed cache, prediction, checkpoints that load
-with ``weights_only=True``, the driver of alignn's trainer, and alignn's published ALIGNN 2.0 models
-(downloaded once, online only; offline one line says why not).
+The shared config, graphs with clear errors and a content-keyed cache, prediction (always in fp32), checkpoints
+that load with ``weights_only=True``, the driver of alignn's trainer (with its multi-GPU command line and the
+platforms it cannot run on), and alignn's published ALIGNN 2.0 models (downloaded once, online only; offline
+one line says why not).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import contextlib
 import hashlib
 import io
 import json
+import platform
 import random
 import re
 import warnings
@@ -21,13 +23,15 @@ from typing import Any
 
 import numpy as np
 
-from .data import DatasetError, Split, is_missing, split_records
+from .data import DatasetError, Split, is_missing, split_records, write_atomically
 from .properties import unit_of
 from .structures import atoms_from_record
 
 Record = dict[str, Any]
 
-#: Length of alignn's "cgcnn" atom feature vector (``alignn.config.FEATURESET_SIZE``).
+#: Length of alignn's "cgcnn" atom feature vector (``alignn.config.FEATURESET_SIZE``): 9 element properties
+#: (group, period, electronegativity, covalent radius, valence electrons, ionisation energy, electron affinity,
+#: block, atomic volume), each one-hot encoded into bins, 92 entries in all.
 CGCNN_FEATURES = 92
 
 
@@ -114,10 +118,10 @@ def targets(records: list[Record], prop: str) -> np.ndarray:
 
 
 def build_graph(atoms, cfg: GNNConfig, ident: str = "structure"):
-    """The crystal graph ``g`` (a node per atom, 92 CGCNN features; an edge per neighbour within ``cfg.cutoff``,
-    at most ``cfg.max_neighbors``, data ``r`` = bond vector in Å) and line graph ``lg`` (a node per bond, an edge per
-    bond pair shorter than ``cfg.three_body_cutoff``) of ``atoms``, by alignn's pure-torch builder, slimmed to what
-    the property model reads. Raises GNNError when the graph has no edge."""
+    """The crystal graph ``g`` (a node per atom with its 92 one-hot CGCNN entries; an edge per neighbour within
+    ``cfg.cutoff``, at most ``cfg.max_neighbors``, data ``r`` = bond vector in Å) and line graph ``lg`` (a node per
+    bond, an edge per bond pair shorter than ``cfg.three_body_cutoff``) of ``atoms``, by alignn's pure-torch builder,
+    slimmed to what the property model reads. Raises GNNError when the graph has no edge."""
     from alignn.graphs import Graph
 
     settings = {**cfg.graph_settings(), "cutoff": float(cfg.cutoff), "neighbor_strategy": "pure_torch"}
@@ -208,13 +212,10 @@ def _load_cache(path: Path, n_records: int) -> dict | None:
 
 
 def _save_atomically(payload: dict, path: Path) -> Path:
-    """``torch.save`` through a temporary file beside ``path``: a reader never sees half a file."""
+    """``torch.save`` through ``data.write_atomically``: a reader never sees half a file, two writers never clash."""
     import torch
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(payload, path.with_suffix(".part"))
-    path.with_suffix(".part").replace(path)
-    return path
+    return write_atomically(Path(path), lambda tmp: torch.save(payload, tmp))
 
 
 def build_graphs(
@@ -226,7 +227,8 @@ def build_graphs(
     progress: bool = True,
     skip_empty: bool = False,
 ) -> GraphDataset:
-    """Build (once) the graphs of ``records`` for ``prop``; with ``cache_dir`` they are saved and reused.
+    """Build (once) the graphs of ``records`` for ``prop``; with ``cache_dir`` they are saved (a failed write only
+    warns) and reused.
 
     The cache file is named by :func:`cache_key` (graph settings and structures), so a changed cutoff,
     lattice or atom builds new graphs. Raises GNNError for a record without a value, and for a structure
@@ -248,8 +250,15 @@ def build_graphs(
                 if not skip_empty:
                     raise
                 payload["skipped"][ident] = str(exc)
-        if path is not None:
-            _save_atomically(payload, path)
+        try:
+            if path is not None:
+                _save_atomically(payload, path)
+        except OSError as exc:  # a read-only folder or a full disk must not lose the graphs just built
+            warnings.warn(
+                f"Could not save the graph cache {path} ({exc}); the graphs are used now and built again next time. "
+                "Pass a writable cache_dir to keep them.",
+                stacklevel=2,
+            )
     if payload["skipped"] and not skip_empty:
         raise GNNError(next(iter(payload["skipped"].values())))
     graphs = [_from_tensors(t) for t in payload["graphs"]]
@@ -258,18 +267,93 @@ def build_graphs(
     return data
 
 
-def predict(model, dataset: GraphDataset, device: str = "cpu", batch_size: int = 64, bf16: bool = False) -> np.ndarray:
-    """Predictions of ``model`` for ``dataset`` (in order); ``bf16``: under bfloat16 autocast (GPUs with bf16)."""
+def predict(model, dataset: GraphDataset, device: str = "cpu", batch_size: int = 64) -> np.ndarray:
+    """Predictions of ``model`` for ``dataset`` (in order), always in fp32, whatever precision trained it.
+
+    Autocast is switched off here even inside an autocast block: in bf16 the sums over neighbours (added in a
+    different order on each GPU run) differ by about 1e-3 from run to run, too much to compare two evaluations
+    (a reloaded checkpoint with the original) or to report an error in the third decimal."""
     import torch
     from torch.utils.data import DataLoader
 
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=GraphDataset.collate)
     out = []
-    with torch.no_grad(), torch.autocast(str(device).split(":")[0], dtype=torch.bfloat16, enabled=bf16):
+    with torch.no_grad(), torch.autocast(str(device).split(":")[0], enabled=False):
         for g, lg, _ in loader:
             out.append(model((g.to(device), lg.to(device), None))["out"].float().reshape(-1).cpu())
     return torch.cat(out).numpy().astype(float) if out else np.zeros(0)
+
+
+def split_graphs(split: Split, prop: str, cfg: GNNConfig, cache_dir: Path | None = None) -> tuple[dict, Split]:
+    """``(graphs, kept)``: the graphs of every part of ``split`` and the split without the structures whose
+    graph is empty (printed), so that every model sees the same structures. Written out in notebook 04b,
+    section 2."""
+    graphs, kept = {}, {}
+    for name, part in split.items():
+        graphs[name] = build_graphs(part, prop, cfg, cache_dir, desc=f"{prop}-{name}", progress=False,
+                                    skip_empty=True)
+        for ident, reason in graphs[name].skipped.items():
+            print(f"left out of {name}: {reason} ({ident})")
+        ids = set(graphs[name].ids)
+        kept[name] = [rec for rec in part if str(rec["jid"]) in ids]
+    return graphs, Split(kept, split.source)
+
+
+def _train_one_epoch(model, loader, optimizer, scheduler, scaler, device: str, precision) -> float:
+    import torch
+
+    model.train()
+    loss_sum, count = 0.0, 0
+    for g, lg, y in loader:
+        g, lg, y = g.to(device), lg.to(device), y.to(device)
+        with precision.autocast(device):
+            pred = model((g, lg, None))["out"]
+        loss = torch.nn.functional.l1_loss(pred.float().reshape(-1), y)
+        optimizer.zero_grad()
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        scheduler.step()
+        loss_sum, count = loss_sum + loss.item() * len(y), count + len(y)
+    return loss_sum / count
+
+
+def train_loop(model, train_set: GraphDataset, val_set: GraphDataset, cfg: GNNConfig, device: str, precision,
+               max_minutes: float | None = None) -> dict[str, Any]:
+    """Train ``model`` for ``cfg.epochs`` (or ``max_minutes``) with L1 loss, AdamW and a one-cycle schedule in
+    ``precision`` (a ``utils.runtime.Precision``; fp16 with a gradient scaler), keep the weights of the best
+    validation epoch (loaded back at the end). Returns the per-epoch ``train MAE``, ``val MAE``, the
+    ``best epoch`` and ``train seconds`` (training epochs only). Written out in notebook 04b, section 3."""
+    import copy
+    import time
+
+    import torch
+    from torch.utils.data import DataLoader
+
+    torch.manual_seed(cfg.seed)
+    model.to(device)
+    with torch.no_grad():
+        model.fc.bias.fill_(float(train_set.y.mean()))  # start from the training mean
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, collate_fn=GraphDataset.collate,
+                        generator=torch.Generator().manual_seed(cfg.seed))
+    optimizer = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=cfg.learning_rate, epochs=cfg.epochs,
+                                                    steps_per_epoch=len(loader), pct_start=0.3)
+    scaler = torch.amp.GradScaler(str(device).split(":")[0], enabled=precision.needs_scaler)
+    out: dict[str, Any] = {"train MAE": [], "val MAE": [], "best epoch": 0, "train seconds": 0.0}
+    start, best_state = time.perf_counter(), None
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        out["train MAE"].append(_train_one_epoch(model, loader, optimizer, scheduler, scaler, device, precision))
+        out["train seconds"] += time.perf_counter() - t0
+        out["val MAE"].append(float(np.mean(np.abs(predict(model, val_set, device) - val_set.y))))
+        if out["val MAE"][-1] == min(out["val MAE"]):
+            out["best epoch"], best_state = epoch, copy.deepcopy(model.state_dict())
+        if max_minutes and time.perf_counter() - start > 60 * max_minutes:
+            break
+    model.load_state_dict(best_state)
+    return out
 
 
 def save_checkpoint(model, cfg: GNNConfig, path: Path, prop: str = "", extra: dict | None = None) -> Path:
@@ -296,9 +380,12 @@ def load_checkpoint(path: Path, device: str = "cpu"):
     return model, cfg, {k: v for k, v in payload.items() if k not in ("state_dict", "config")}
 
 
-def alignn_training_config(cfg: GNNConfig, n_train: int, n_val: int, n_test: int, out_dir: Path) -> dict[str, Any]:
+def alignn_training_config(
+    cfg: GNNConfig, n_train: int, n_val: int, n_test: int, out_dir: Path, use_amp: bool = False
+) -> dict[str, Any]:
     """An alignn ``TrainingConfig`` dict for ``train_for_folder`` with the settings of ``cfg``; ``keep_data_order``
-    and ``n_train/n_val/n_test`` make alignn use our split when the records are written train, val, test."""
+    and ``n_train/n_val/n_test`` make alignn use our split when the records are written train, val, test.
+    ``use_amp``: alignn's bf16 autocast (CUDA only), to compare with a loop that trains in bf16."""
     out_dir = Path(out_dir)
     return {
         **{"dataset": "user_data", "target": "target", "id_tag": "jid", "atom_features": "cgcnn"},
@@ -308,17 +395,22 @@ def alignn_training_config(cfg: GNNConfig, n_train: int, n_val: int, n_test: int
         **{"weight_decay": cfg.weight_decay, "optimizer": "adamw", "scheduler": "onecycle", "criterion": "l1"},
         **{"num_workers": 0, "pin_memory": False, "use_lmdb": True, "read_existing": False},
         **{"write_predictions": True, "filename": str(out_dir / "lmdb_"), "output_dir": str(out_dir)},
+        "use_amp": bool(use_amp),
         "model": cfg.model_config(),
     }
 
 
 @dataclass
 class ReferenceResult:
-    """What :func:`train_reference` measured (MAE in the property's unit)."""
+    """What :func:`train_reference` measured (MAE in the property's unit).
 
-    test_mae: float
-    y_true: np.ndarray
-    y_pred: np.ndarray
+    alignn saves the weights of its best validation epoch as ``best_model.pt`` but writes its test predictions
+    (``prediction_results_test_set.csv``) with the weights of the last epoch: ``last_epoch_test_mae`` is that
+    file's MAE. The best epoch's test MAE comes from ``best_model`` (load it with :func:`model_from_weights`)."""
+
+    last_epoch_test_mae: float
+    best_model: Path
+    best_epoch: int
     history: dict[str, list[float]]
     train_seconds: float
     structures_per_s: float
@@ -344,7 +436,7 @@ def _parse_epoch_times(log: str) -> tuple[list[float], list[float], list[float]]
     return train, val, seconds
 
 
-def _write_folder(split: Split, prop: str, cfg: GNNConfig, out_dir: Path) -> Path:
+def _write_folder(split: Split, prop: str, cfg: GNNConfig, out_dir: Path, use_amp: bool = False) -> Path:
     """``id_prop.json`` (train, val, test in that order) and ``config_in.json`` for ``train_for_folder``."""
     for name in ("train", "val", "test"):
         if not split.get(name):
@@ -357,11 +449,13 @@ def _write_folder(split: Split, prop: str, cfg: GNNConfig, out_dir: Path) -> Pat
         )
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = [split[name] for name in ("train", "val", "test")]
-    rows = [
-        {"jid": str(rec["jid"]), "atoms": rec["atoms"], "target": float(rec[prop])} for part in parts for rec in part
+    rows = [  # atoms re-serialised by jarvis-tools: alignn reads every field of its own schema (e.g. props)
+        {"jid": str(rec["jid"]), "atoms": atoms_from_record(rec).to_dict(), "target": float(rec[prop])}
+        for part in parts
+        for rec in part
     ]
     (out_dir / "id_prop.json").write_text(json.dumps(rows))
-    config = alignn_training_config(cfg, *(len(part) for part in parts), out_dir)
+    config = alignn_training_config(cfg, *(len(part) for part in parts), out_dir, use_amp=use_amp)
     (out_dir / "config_in.json").write_text(json.dumps(config, indent=1))
     return out_dir / "config_in.json"
 
@@ -382,29 +476,78 @@ def run_alignn_trainer(data_dir: Path, config: Path, out_dir: Path, **kwargs: An
     return buffer.getvalue()
 
 
-def train_reference(split: Split, prop: str, cfg: GNNConfig, out_dir: Path) -> ReferenceResult:
-    """Train with alignn's ``train_for_folder`` on ``split`` in ``out_dir`` and read back its test predictions.
+def train_reference(split: Split, prop: str, cfg: GNNConfig, out_dir: Path, use_amp: bool = False) -> ReferenceResult:
+    """Train with alignn's ``train_for_folder`` on ``split`` in ``out_dir``; read back its epochs, its best
+    checkpoint and the MAE of its test predictions (those of the last epoch, see :class:`ReferenceResult`).
     alignn drops the last incomplete train and val batch: with fewer val structures than a batch, no val loss."""
     import pandas as pd
 
+    blocker = alignn_trainer_unavailable()
+    if blocker:
+        raise GNNError(blocker)
     out_dir = Path(out_dir)
-    config = _write_folder(split, prop, cfg, out_dir)
+    config = _write_folder(split, prop, cfg, out_dir, use_amp=use_amp)
     log = run_alignn_trainer(out_dir, config, out_dir, target_key="target", id_key="jid")
-    pred_file = out_dir / "prediction_results_test_set.csv"
-    if not pred_file.exists():
-        raise GNNError(f"alignn wrote no {pred_file.name}; see {out_dir / 'train.log'}.")
+    pred_file, best = out_dir / "prediction_results_test_set.csv", out_dir / "best_model.pt"
+    if not pred_file.exists() or not best.exists():
+        raise GNNError(f"alignn wrote no {pred_file.name} or {best.name}; see {out_dir / 'train.log'}.")
     table = pd.read_csv(pred_file, skipinitialspace=True)
     train_loss, val_loss, seconds = _parse_epoch_times(log)
     processed = len(split["train"]) // cfg.batch_size * cfg.batch_size * len(seconds)  # drop_last
     y_true, y_pred = table["target"].to_numpy(float), table["prediction"].to_numpy(float)
     return ReferenceResult(
-        test_mae=float(np.mean(np.abs(y_true - y_pred))),
-        y_true=y_true,
-        y_pred=y_pred,
+        last_epoch_test_mae=float(np.mean(np.abs(y_true - y_pred))),
+        best_model=best,
+        best_epoch=int(np.argmin(val_loss)) + 1 if val_loss else 0,
         history={"train MAE": train_loss, "val MAE": val_loss},
         train_seconds=float(sum(seconds)),
         structures_per_s=processed / sum(seconds) if sum(seconds) > 0 else float("nan"),
     )
+
+
+def model_from_weights(path: Path, cfg: GNNConfig, device: str = "cpu"):
+    """The model of ``cfg`` with the weights of a plain state-dict file (alignn's ``best_model.pt``), in eval
+    mode; read with ``weights_only=True``."""
+    model = make_model(cfg)
+    model.load_state_dict(_weights(Path(path), device))
+    return model.to(device).eval()
+
+
+def alignn_trainer_unavailable(system: str | None = None) -> str:
+    """Why alignn's trainer cannot run on this platform ('' when it can). On Windows alignn's LMDB graph store
+    asks for a 1 TB memory map, which Windows reserves on disk ('not enough space'): use WSL there."""
+    if (system or platform.system()) == "Windows":
+        return (
+            "alignn's trainer is skipped on Windows: its LMDB graph store reserves 1 TB of disk there. "
+            "Run this section in WSL (Windows Subsystem for Linux); the lesson's own loop needs no LMDB."
+        )
+    return ""
+
+
+def multi_gpu_command(run_dir: Path, out_dir: Path) -> list[str]:
+    """``train_alignn.py`` arguments that train ``run_dir`` (a folder :func:`train_reference` has trained once,
+    on one device) on every visible GPU, one process per GPU, into ``out_dir``.
+
+    The command names the target and id keys of our ``id_prop.json`` (alignn's defaults are ``total_energy`` and
+    ``jid``), and its config (written to ``out_dir``) reads the graphs that the single-device run stored in
+    LMDB: every rank reads them instead of rebuilding them at one shared path."""
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    config = json.loads((run_dir / "config_in.json").read_text())
+    stores = [Path(f"{config['filename']}{part}_data") for part in ("train", "val", "test")]
+    missing = [str(p) for p in stores if not (p / "data.mdb").exists()]
+    if missing:
+        raise GNNError(
+            f"No graphs stored in {', '.join(missing)}: train {run_dir} once on one device first "
+            "(utils.gnn.train_reference); every GPU process then reads those graphs."
+        )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    config.update(read_existing=True, output_dir=str(out_dir))
+    (out_dir / "config_multi_gpu.json").write_text(json.dumps(config, indent=1))
+    return [
+        *("train_alignn.py", "--root_dir", str(run_dir)),
+        *("--config_name", str(out_dir / "config_multi_gpu.json"), "--output_dir", str(out_dir)),
+        *("--target_key", "target", "--id_key", "jid"),
+    ]
 
 
 # alignn's published ALIGNN 2.0 models (registry ``alignn.pretrained.ALIGNN2_MODELS``, one figshare zip each)
@@ -474,19 +617,32 @@ def _weights(path: Path, device: str) -> dict:
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise GNNError(f"{path} holds more than weights and numbers; it was not loaded ({exc}).") from exc
+        raise GNNError(
+            f"{path} holds more than weights and numbers, so it was not loaded (unpickling it could run code): "
+            f"{exc} Delete it, and train or download the model again."
+        ) from exc
+
+
+def alignn_model(config: dict[str, Any], weights: Path, device: str = "cpu"):
+    """alignn's DGL-free ``ALIGNNAtomWisePure`` of an alignn ``config`` (its ``"model"`` section) in eval mode, with
+    the weights of ``weights`` read with ``weights_only=True`` (GNNError when the file holds more)."""
+    from alignn.models.alignn_atomwise_pure import ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig
+
+    name = config["model"].get("name", "alignn_atomwise_pure")
+    if name != "alignn_atomwise_pure":
+        raise GNNError(f"{weights}: its config names the model {name!r}; only 'alignn_atomwise_pure' loads here.")
+    model = ALIGNNAtomWisePure(ALIGNNAtomWisePureConfig(**config["model"]))
+    model.load_state_dict(_weights(Path(weights), device))
+    return model.to(device).eval()
 
 
 def load_published(folder: Path, device: str = "cpu"):
     """``(model, cfg)`` of a :func:`published_model` folder: the model in eval mode, ``cfg`` the graph settings
     (cutoff, neighbours, three-body cutoff) of its ``config.json``."""
-    from alignn.models.alignn_atomwise_pure import ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig
-
     config = json.loads((Path(folder) / "config.json").read_text())
     if config.get("atom_features", "cgcnn") != "cgcnn":
         raise GNNError(f"{folder}: atom features {config['atom_features']!r}; this lesson builds cgcnn graphs.")
-    model = ALIGNNAtomWisePure(ALIGNNAtomWisePureConfig(**config["model"]))
-    model.load_state_dict(_weights(Path(folder) / "best_model.pt", device))
+    model = alignn_model(config, Path(folder) / "best_model.pt", device)
     cfg = GNNConfig(cutoff=float(config.get("cutoff", 8.0)), max_neighbors=config.get("max_neighbors", 12))
     cfg.three_body_cutoff = config.get("three_body_cutoff", 3.5) or cfg.cutoff  # alignn: None means the cutoff
-    return model.to(device).eval(), cfg
+    return model, cfg

@@ -10,7 +10,6 @@ JARVIS-Leaderboard AtomGen-style scoring of generated structures.
 from __future__ import annotations
 
 import math
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -363,7 +362,7 @@ def check_training_memory(estimate: Callable[[int], dict[str, float]], batch_siz
 
 def hub_reachable(timeout: float = 3.0) -> tuple[bool, str]:
     """Whether the Hugging Face hub (``HF_ENDPOINT``) answers within ``timeout`` s; never when offline is set."""
-    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    endpoint = runtime.env("HF_ENDPOINT") or "https://huggingface.co"
     return runtime.reachable(endpoint, timeout, offline_vars=("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
@@ -576,7 +575,8 @@ def match_structures(generated, truth) -> float | None:
 
 def evaluate_one(atoms, reason: str, truth) -> dict[str, Any]:
     """Every metric of one generated structure (``atoms``, or None with the parser's ``reason``) against the
-    true ``Atoms``. The cell is checked with :func:`check_cell` first, whoever parsed it."""
+    true ``Atoms``. The cell is checked with :func:`check_cell` first, whoever parsed it; a structure with atoms
+    closer than ``MIN_DISTANCE_OK`` is never matched (the structure matcher is not run)."""
     if atoms is not None:
         try:
             with np.errstate(over="ignore", invalid="ignore"):  # a 1e200 Å cell overflows to inf: rejected below
@@ -590,7 +590,8 @@ def evaluate_one(atoms, reason: str, truth) -> dict[str, Any]:
     row["composition_match"] = row["formula"] == truth.composition.reduced_formula
     row["min_distance"] = min_distance(atoms)
     row["valid_distance"] = row["min_distance"] > MIN_DISTANCE_OK
-    rms = match_structures(atoms, truth) if row["composition_match"] else None
+    # only valid structures are matched, as in CDVAE's scoring: overlapping atoms keep the matcher busy for minutes
+    rms = match_structures(atoms, truth) if row["composition_match"] and row["valid_distance"] else None
     row["matched"], row["rms"] = rms is not None, rms
     row["lattice_mae"] = float(np.abs(np.subtract(atoms.lattice.abc, truth.lattice.abc)).mean())  # Å
     row["angle_mae"] = float(np.abs(np.subtract(atoms.lattice.angles, truth.lattice.angles)).mean())  # degrees

@@ -271,7 +271,12 @@ def setup(lesson: str, packages: list[str] | None = None, seed: int = 42) -> str
     print(f"Mode: {chosen} ({reason}; for another, run %env AIMS_MODE={others[0]} or {others[1]} "
           "before this cell)")
     where = f"cuda ({_cuda_name()})" if device == "cuda" else f"cpu ({cpu_threads()} threads)"
-    print(f"Device: {where}; precision: {_session.precision.name} ({_session.precision.reason})")
+    chosen_precision = _session.precision
+    if device == "cuda":
+        print(f"Device: {where}; where a part trains on it, mixed precision {chosen_precision.name} "
+              f"({chosen_precision.reason})")
+    else:
+        print(f"Device: {where}; precision fp32")
     print(f"Python {platform.python_version()} on {platform.system()} {platform.machine()}; "
           f"{_versions(packages or [])}")
     return device

@@ -6,6 +6,12 @@ from typing import Any
 
 import numpy as np
 
+LENGTH_RANGE = (0.5, 1000.0)
+"""Å. Lattice vectors outside this range are no crystal cell in Å (and make neighbour searches run out of memory)."""
+
+VOLUME_PER_ATOM_RANGE = (1.0, 1e5)
+"""Å³ per atom. Solids hold 5 to 50, a molecule or a 2D sheet in a box of vacuum up to a few thousand."""
+
 
 class StructureError(ValueError):
     """A structure could not be built; the message says which field is wrong."""
@@ -36,9 +42,34 @@ def atoms_from_record(record: dict[str, Any]):
             f"{ident}: coords must be N x 3 with one row per element; "
             f"found {coords.shape} for {len(elements)} elements."
         )
-    if abs(np.linalg.det(lattice)) < 1e-6:
-        raise StructureError(f"{ident}: the lattice has zero volume.")
+    _check_cell(ident, lattice, coords)
     return Atoms(lattice_mat=lattice, coords=coords, elements=elements, cartesian=bool(data.get("cartesian", False)))
+
+
+def _check_cell(ident: str, lattice: np.ndarray, coords: np.ndarray) -> None:
+    """StructureError naming ``ident`` for non-finite numbers, a flat cell, or lattice vector lengths or a volume
+    per atom outside ``LENGTH_RANGE`` and ``VOLUME_PER_ATOM_RANGE``."""
+    advice = "Fix the record (lattice_mat in Å, one row per lattice vector) or drop it."
+    if not np.all(np.isfinite(lattice)):
+        raise StructureError(f"{ident}: the lattice holds non-finite numbers ({lattice.tolist()}). {advice}")
+    if not np.all(np.isfinite(coords)):
+        rows = np.flatnonzero(~np.all(np.isfinite(coords), axis=1)).tolist()
+        raise StructureError(f"{ident}: coordinates of the atoms at rows {rows[:5]} are not finite numbers. {advice}")
+    with np.errstate(over="ignore", invalid="ignore"):
+        lengths, volume = np.linalg.norm(lattice, axis=1), abs(np.linalg.det(lattice))
+    if volume < 1e-6:
+        raise StructureError(f"{ident}: the lattice has zero volume.")
+    (lo, hi), (vlo, vhi) = LENGTH_RANGE, VOLUME_PER_ATOM_RANGE
+    if not np.all((lengths >= lo) & (lengths <= hi)):
+        raise StructureError(
+            f"{ident}: lattice vector lengths {np.round(lengths, 3).tolist()} Å lie outside {lo:g}-{hi:g} Å, "
+            f"so this is no crystal cell in Å. {advice}"
+        )
+    if not vlo <= volume / len(coords) <= vhi:
+        raise StructureError(
+            f"{ident}: volume per atom {volume / len(coords):.3g} Å³ ({len(coords)} atoms in {volume:.3g} Å³) lies "
+            f"outside {vlo:g}-{vhi:g} Å³. {advice}"
+        )
 
 
 def to_ase(atoms):
