@@ -102,3 +102,38 @@ def test_strongest_peak():
 @pytest.mark.parametrize(("tokens", "values", "ok"), [(64, 256, True), (8, 256, False), (64, 16, False)])
 def test_patches(tokens, values, ok):
     assert lesson_05c.check_patches(tokens, values, 128, 16) is ok
+
+
+# ------------------------------------------------------------ how part 05b chooses and what it runs on a GPU
+def _code_cells(stem: str) -> list[str]:
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "notebooks" / f"{stem}.ipynb"
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return ["".join(c["source"]) for c in cells if c["cell_type"] == "code"]
+
+
+def _first(cells: list[str], text: str) -> int:
+    return next(i for i, cell in enumerate(cells) if text in cell)
+
+
+def test_05b_scores_the_pretrained_model_before_any_adapter_is_added():
+    cells = _code_cells("05b_atomgpt_inverse")
+    assert _first(cells, 'val_loss = {"pretrained": lm_loss(') < _first(cells, 'make_contender("lora")')
+
+
+def test_05b_chooses_on_validation_and_reads_the_test_set_once_after_choosing():
+    cells = _code_cells("05b_atomgpt_inverse")
+    choose = _first(cells, "best = min(scored")
+    assert "val_loss.items()" in cells[choose]
+    test_reads = [i for i, cell in enumerate(cells) if "lm_loss(model, test_outputs" in cell]
+    assert len(test_reads) == 1 and test_reads[0] > choose
+    assert "test" not in cells[choose].split("best = min(")[1].splitlines()[0]
+
+
+def test_05b_on_a_gpu_uses_micro_batches_of_4_with_4_accumulation_steps_and_checkpointing():
+    params = next(c for c in _code_cells("05b_atomgpt_inverse") if c.startswith("# Parameters"))
+    namespace = {"DEVICE": "cuda", "_workshop": lambda **sizes: sizes["workshop"]}
+    exec(params.replace("utils.by_mode(", "_workshop("), namespace)
+    assert (namespace["BATCH_SIZE"], namespace["GRAD_ACCUM"], namespace["CHECKPOINTING"]) == (4, 4, True)
