@@ -152,3 +152,24 @@ def test_pins_install_on_the_makefiles_python_floor():
         if requires and not SpecifierSet(requires).contains(floor):
             too_new.append(f"{name} (Requires-Python {requires})")
     assert not too_new, f"raise PINS_PYTHON in the Makefile above {floor}: {too_new}"
+
+
+def test_llm_extra_requires_a_peft_that_works_with_transformers_5():
+    """peft 0.17 imports ``HybridCache``, which transformers 5 removed; transformers requires peft >= 0.18 from
+    v5 on. The llm extra's bound admits 0.18 and not 0.17, and the installed pair imports and builds LoRA."""
+    import importlib.metadata
+
+    from packaging.version import Version
+
+    extra = sync.config()["project"]["optional-dependencies"]["llm"]
+    peft = next(Requirement(r) for r in extra if sync.requirement_name(r) == "peft")
+    assert peft.specifier.contains("0.18.0") and not peft.specifier.contains("0.17.1"), peft
+    try:
+        transformers_version = Version(importlib.metadata.version("transformers"))
+        peft_version = Version(importlib.metadata.version("peft"))
+    except importlib.metadata.PackageNotFoundError:
+        pytest.skip("the llm extra is not installed here")
+    assert peft.specifier.contains(str(peft_version)), f"installed peft {peft_version} outside {peft.specifier}"
+    if transformers_version.major >= 5:
+        assert peft_version >= Version("0.18"), f"transformers {transformers_version} with peft {peft_version}"
+    from peft import LoraConfig, get_peft_model  # noqa: F401  (fails to import on a mismatched pair)

@@ -308,6 +308,140 @@ def test_evaluate_needs_one_truth_per_structure():
         llm.evaluate_generated([(None, "empty")], [])
 
 
+# --------------------------------------------------------------------- structure text and Alpaca records
+
+
+def test_structure_text_round_trip_gives_the_same_crystal():
+    truth = rocksalt()
+    text = llm.atoms_to_text(truth)
+    assert text.splitlines()[1] == "60 60 60" and text.splitlines()[2] == "Na 0.000 0.000 0.000"
+    back = llm.text_to_atoms(text)
+    assert back.elements == truth.elements and llm.match_structures(back, truth) < 0.01
+
+
+@pytest.mark.parametrize(
+    ("text", "reason"),
+    [
+        ("3.10 3.10 3.10\n90 90 90", "Wrong line count"),
+        ("3.10 3.10 3.10\n90 90 90\nXx 0.000 0.000 0.000", "unknown element 'Xx'"),
+        ("3.10 3.10 3.10\n90 90 90\nNb 0.000 0.5a0 0.000", "non-numeric field"),
+        ("3.10 3.10 3.10\n90 90 90\nNb 0.000 0.000", "'Element x y z'"),
+        ("3.10 3.10\n90 90 90\nNb 0.000 0.000 0.000", "Line 1 must hold 3 numbers"),
+        ("3.10 3.10 3.10\n120 120 120\nNb 0.000 0.000 0.000", "Non-positive volume"),
+        ("1e200 3.10 3.10\n90 90 90\nNb 0.000 0.000 0.000", "between 1 and 100 Å"),
+        ("3.10 3.10 3.10\n90 90 90\nNb nan 0.000 0.000", "nan or inf"),
+        ("3.1 3.1 3.1\n90 90 90\n" + "H 0 0 0\n" * 201, "Wrong atom count"),
+    ],
+)
+def test_parser_says_why_a_text_is_not_a_crystal(text, reason):
+    atoms, why = llm.try_parse(text)
+    assert atoms is None and reason in why
+
+
+def test_parser_ignores_blank_lines_and_spaces():
+    assert llm.text_to_atoms("\n  3.30 3.30 3.30 \n\n90 90 90\n Nb 0.000 0.000 0.000\n\n").num_atoms == 1
+
+
+def test_alpaca_record_states_formula_and_value_and_its_prompt_ends_before_the_output():
+    record = {"jid": "JVASP-x", "Tc_supercon": 9.256, "atoms": rocksalt().to_dict()}
+    rec = llm.alpaca_record(record, "Tc_supercon")
+    assert "The chemical formula is NaCl . The Tc_supercon is 9.26." in rec["input"]
+    assert llm.prompt_of(rec).endswith("### Output:\n") and rec["output"] == llm.atoms_to_text(rocksalt())
+
+
+# ------------------------------------------------------------------------ next-token loss and training
+
+
+@pytest.fixture(scope="module")
+def tiny_lm():
+    texts = [llm.atoms_to_text(rocksalt(a)) for a in (5.4, 5.6, 5.8, 6.0)]
+    tok = llm.train_tokenizer(texts * 4, vocab_size=300)
+    return llm.tiny_llama(tok, hidden=32, layers=1, heads=2), tok, texts
+
+
+def test_lm_loss_scores_only_the_completion_and_is_nan_without_texts(tiny_lm):
+    model, tok, texts = tiny_lm
+    enc, labels = llm.lm_batch(tok, texts[:2], ["### Output:\n"] * 2)
+    n_prompt = len(tok("### Output:\n")["input_ids"])
+    assert (labels[:, :n_prompt] == -100).all() and (labels[:, n_prompt] != -100).all()
+    assert labels[0, enc["attention_mask"][0].sum() - 1] == tok.eos_token_id  # the model learns where to stop
+    assert np.isnan(llm.lm_loss(model, tok, [], []))
+    assert 0 < llm.lm_loss(model, tok, texts) < 2 * np.log(len(tok))
+
+
+def test_train_lm_lowers_the_loss_with_accumulation(tiny_lm):
+    model, tok, texts = tiny_lm
+    before = llm.lm_loss(model, tok, texts)
+    losses = llm.train_lm(model, tok, texts, None, steps=20, lr=1e-2, batch_size=2, accumulation=2)
+    assert len(losses) == 20 and llm.lm_loss(model, tok, texts) < before
+
+
+# ------------------------------------------------------------------------------- memory of a training run
+
+QWEN05 = dict(vocab_size=151936, hidden=896, layers=24, heads=14)  # Qwen2.5-0.5B's config
+T4_GB = 14.7 * 2**30 / 1e9  # what a Colab T4 leaves usable (14.7 GiB)
+
+
+def qwen_full_finetuning(batch_size: int, checkpointing: bool) -> dict[str, float]:
+    return llm.training_memory_gb(weights_bytes=494e6 * 4, trainable=494_000_000, batch_size=batch_size,
+                                  seq_len=384, compute_bytes=2, checkpointing=checkpointing, **QWEN05)
+
+
+def test_memory_estimate_adds_its_parts_and_grows_with_the_batch():
+    small, large = qwen_full_finetuning(4, False), qwen_full_finetuning(16, False)
+    assert small["total"] == pytest.approx(sum(v for k, v in small.items() if k != "total"))
+    assert small["weights"] == pytest.approx(1.976) and small["optimizer"] == pytest.approx(2 * small["weights"])
+    assert large["logits"] == pytest.approx(4 * small["logits"]) and large["total"] > small["total"]
+    assert qwen_full_finetuning(4, True)["activations"] < small["activations"] / 10
+
+
+def test_t4_refuses_batch_16_and_names_batch_4_with_4_accumulation_steps():
+    with pytest.raises(MemoryError, match=r"BATCH_SIZE = 4 and GRAD_ACCUM = 4 \(the same effective batch of 16"):
+        llm.check_training_memory(lambda b: qwen_full_finetuning(b, False), 16, 1, T4_GB, "full fine-tuning")
+    fits = llm.check_training_memory(lambda b: qwen_full_finetuning(b, True), 4, 4, T4_GB, "full fine-tuning")
+    assert fits["total"] < 0.75 * T4_GB  # with gradient checkpointing, room to spare
+
+
+def test_memory_check_says_what_to_change_when_nothing_fits():
+    with pytest.raises(MemoryError, match="Even a micro-batch of 1 does not fit"):
+        llm.check_training_memory(lambda b: qwen_full_finetuning(b, True), 4, 4, 4.0, "full fine-tuning")
+    assert llm.check_training_memory(lambda b: {"total": 1e6}, 4, 4, None, "anything")["total"] == 1e6
+
+
+def test_model_size_reads_the_model(tiny_lm):
+    from peft import LoraConfig, get_peft_model
+
+    model, _, _ = tiny_lm
+    size = llm.model_size(model)
+    n = sum(p.numel() for p in model.parameters())
+    assert size["weights_bytes"] == 4 * n and size["trainable"] == n and size["hidden"] == 32
+    import copy
+
+    lora = get_peft_model(copy.deepcopy(model), LoraConfig(r=2, target_modules="all-linear"))
+    assert 0 < llm.model_size(lora)["trainable"] < n
+
+
+def test_pretrained_models_load_with_fp32_weights_on_the_cpu(monkeypatch):
+    import torch
+    import transformers
+
+    seen = {}
+
+    def from_pretrained(name, **kwargs):
+        seen.update(kwargs)
+        return "model"
+
+    monkeypatch.setattr(transformers.AutoModelForCausalLM, "from_pretrained", from_pretrained)
+    monkeypatch.setattr(transformers.AutoTokenizer, "from_pretrained", lambda n, **k: type("T", (), {"pad_token": 1})())
+    model, _, notes = llm._load_causal_lm("org/model", "cuda", False, True)
+    assert model == "model" and seen["dtype"] is torch.float32 and "device_map" not in seen and not notes
+
+
+def test_nothing_to_score_gives_nan_rates():
+    table, summary = llm.evaluate_generated([], [])
+    assert summary["n"] == 0 and np.isnan(summary["parse_rate"]) and np.isnan(summary["valid_distance"])
+
+
 def test_overlapping_atoms_skip_the_structure_matcher(monkeypatch):
     """200 atoms in a 1 Å cube used to keep StructureMatcher busy for 40 s; such a structure is invalid anyway."""
     rng = np.random.default_rng(0)

@@ -32,8 +32,6 @@ CARD_KEYS = {
     "06": {"a", "a_dft", "bulk_modulus", "bulk_modulus_dft", "energy_mae"},
     "07": {"materials", "calculators", "best_a_mae", "best_kv_mae"},
 }
-# lessons not yet rebuilt on the part template (emptied as each is rebuilt)
-NOT_YET_PARTS = {"05_atomgpt_llm"}
 
 
 def cells(path: Path) -> list[dict]:
@@ -51,11 +49,6 @@ def tags(cell: dict) -> list[str]:
 def lesson_code(path: Path) -> list[dict]:
     """Code cells a learner reads: all but the generated Colab cell."""
     return [c for c in cells(path)[2:] if c["cell_type"] == "code"]
-
-
-def rebuilt(path: Path) -> None:
-    if path.stem in NOT_YET_PARTS:
-        pytest.skip(f"{path.name} is not rebuilt on the part template yet")
 
 
 def test_notebooks_numbered_without_gaps():
@@ -82,7 +75,6 @@ def test_lesson_template(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_objectives_time_and_summary(path):
-    rebuilt(path)
     head = source(cells(path)[0])
     minutes = re.search(r"about (\d+) min(?:utes)? of work", head)
     assert minutes and int(minutes.group(1)) <= MAX_MINUTES, "cell 1 says 'about N min of work' (N <= 40)"
@@ -97,7 +89,6 @@ def test_objectives_time_and_summary(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_sections_marked_core_or_optional(path):
-    rebuilt(path)
     for cell in cells(path):
         for heading in re.findall(r"(?m)^## (\d.*)$", source(cell)) if cell["cell_type"] == "markdown" else []:
             assert heading.rstrip().endswith(("`core`", "`optional`")), f"mark the section: {heading!r}"
@@ -105,7 +96,6 @@ def test_sections_marked_core_or_optional(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_part_size_and_code_style(path):
-    rebuilt(path)
     words = sum(len(source(c).split()) for c in cells(path) if c["cell_type"] == "markdown")
     code = lesson_code(path)
     lengths = [len([line for line in source(c).splitlines() if line.strip()]) for c in code]
@@ -118,7 +108,6 @@ def test_part_size_and_code_style(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_exercises_with_checks_and_hidden_solutions(path):
-    rebuilt(path)
     all_cells = cells(path)
     headings = [(k, source(c)) for k, c in enumerate(all_cells)
                 if c["cell_type"] == "markdown" and source(c).startswith("### Exercise ")]
@@ -148,7 +137,6 @@ def test_exercises_with_checks_and_hidden_solutions(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_text_is_for_learners(path):
-    rebuilt(path)
     hits = [source(c)[:80] for c in cells(path) if DEV_TEXT.search(source(c))]
     assert not hits, f"development text in the lesson: {hits[:3]}"
 
@@ -156,8 +144,7 @@ def test_text_is_for_learners(path):
 @pytest.mark.parametrize("number", sorted(CARD_KEYS))
 def test_cards_record_the_lesson_metrics(number):
     parts = [p for p in NOTEBOOKS if p.name.startswith(number)]
-    if all(p.stem in NOT_YET_PARTS for p in parts):
-        pytest.skip(f"lesson {number} is not rebuilt yet")
+    assert parts, f"no notebook of lesson {number}"
     text = "\n".join(source(c) for p in parts for c in lesson_code(p))
     missing = [key for key in CARD_KEYS[number] if not re.search(rf"Result\(\s*\"{key}\"", text)]
     assert not missing, f"lesson {number}'s cards lack {missing}"

@@ -1,8 +1,10 @@
-"""Plumbing of notebook 05 (AtomGPT-style language models); the lesson (structure text, parser, prompts,
-pretraining, LoRA and SFT set-up, forward regressor, XRD peaks, STEM images) is written in the notebook. Here:
-the guard against non-physical cells (:func:`check_cell`); base models that are pretrained when they load
-(hub first, then the local cache) or built from scratch (:func:`load_base_model`, :func:`load_encoder`);
-batched generation; the JARVIS-Leaderboard AtomGen-style scoring of generated structures.
+"""Plumbing of lesson 05 (AtomGPT-style language models). The lesson writes its ideas out by hand first
+(structure text and its parser, Alpaca records, the next-token loss and training loop: notebooks 05a and 05b);
+the copies here, each saying where it is written out, let the later parts reuse them. Here too: the guard
+against non-physical cells (:func:`check_cell`); base models that are pretrained when they load (hub first,
+then the local cache) or built from scratch (:func:`load_base_model`, :func:`load_encoder`); the estimate of
+the memory a fine-tuning run needs (:func:`training_memory_gb`); batched generation; the
+JARVIS-Leaderboard AtomGen-style scoring of generated structures.
 """
 
 from __future__ import annotations
@@ -69,6 +71,87 @@ def check_cell(lengths: list[float], angles: list[float], n_atoms: int, max_atom
         raise StructureTextError(f"Wrong atom count: {n_atoms} atoms; a cell holds 1 to max_atoms={max_atoms}.")
 
 
+def atoms_to_text(atoms) -> str:
+    """AtomGPT's text of a jarvis-tools ``Atoms``: lattice lengths (Å, 2 decimals), angles (degrees,
+    integers), one ``El x y z`` line per atom (fractional, 3 decimals). Written out in notebook 05a, section 1."""
+    lengths = " ".join(f"{x:.2f}" for x in atoms.lattice.abc)
+    angles = " ".join(f"{x:.0f}" for x in atoms.lattice.angles)
+    coords = np.round(atoms.frac_coords, 3) + 0.0  # + 0.0 turns -0.000 into 0.000
+    sites = [f"{el} {x:.3f} {y:.3f} {z:.3f}" for el, (x, y, z) in zip(atoms.elements, coords)]
+    return "\n".join([lengths, angles, *sites])
+
+
+def _three_numbers(fields: list[str], line_no: int) -> list[float]:
+    if len(fields) != 3:
+        raise StructureTextError(f"Line {line_no} must hold 3 numbers; found {len(fields)} fields: {fields}.")
+    try:
+        values = [float(f) for f in fields]
+    except ValueError:
+        raise StructureTextError(f"Line {line_no}: non-numeric field in {fields}.") from None
+    if not all(math.isfinite(v) for v in values):
+        raise StructureTextError(f"Line {line_no}: non-numeric field (nan or inf) in {fields}.")
+    return values
+
+
+def text_to_atoms(text: str):
+    """Parse :func:`atoms_to_text`'s format back into a jarvis-tools ``Atoms``; blank lines and extra spaces are
+    ignored. Raises :class:`StructureTextError` saying which line is wrong and why, and refuses non-physical
+    cells (:func:`check_cell`). Written out in notebook 05a, section 1."""
+    from jarvis.core.atoms import Atoms
+    from jarvis.core.lattice import Lattice
+    from jarvis.core.specie import chem_data
+
+    lines = [line.split() for line in str(text).strip().splitlines() if line.strip()]
+    if len(lines) < 3:
+        raise StructureTextError(f"Wrong line count: need lengths, angles and one atom line; found {len(lines)}.")
+    lengths, angles = _three_numbers(lines[0], 1), _three_numbers(lines[1], 2)
+    check_cell(lengths, angles, n_atoms=len(lines) - 2)
+    for i, fields in enumerate(lines[2:], start=3):
+        if len(fields) != 4:
+            raise StructureTextError(f"Line {i}: an atom line must be 'Element x y z'; found {fields}.")
+        if fields[0] not in chem_data:
+            raise StructureTextError(f"Line {i}: unknown element {fields[0]!r} (expected a symbol such as 'Nb').")
+    coords = [_three_numbers(fields[1:], i) for i, fields in enumerate(lines[2:], start=3)]
+    lattice = Lattice.from_parameters(*lengths, *angles)
+    return Atoms(lattice_mat=lattice.matrix, coords=coords, elements=[f[0] for f in lines[2:]], cartesian=False)
+
+
+def try_parse(text: str) -> tuple[Any, str]:
+    """``(atoms, "")`` when :func:`text_to_atoms` parses the text, else ``(None, the reason)``."""
+    try:
+        return text_to_atoms(text), ""
+    except StructureTextError as exc:
+        return None, str(exc)
+
+
+ALPACA_PROMPT = "### Instruction:\n{}\n### Input:\n{}\n### Output:\n{}"
+"""AtomGPT's prompt template (Alpaca format): instruction, input, output."""
+
+OUTPUT_REQUEST = "Generate atomic structure description with lattice lengths, angles, coordinates and atom types."
+
+
+def alpaca_record(record: dict, prop: str, instruction: str = "Below is a description of a superconductor material."
+                  ) -> dict[str, str]:
+    """One Alpaca record (``id``, ``instruction``, ``input``, ``output``) of a jarvis-tools record with a value of
+    ``prop``: the input states the reduced formula and the value, the output is :func:`atoms_to_text`.
+    Written out in notebook 05a, section 3."""
+    from .structures import atoms_from_record
+
+    atoms = atoms_from_record(record)
+    formula, value = atoms.composition.reduced_formula, float(record[prop])
+    return {
+        "id": str(record.get("jid", "")),
+        "instruction": instruction,
+        "input": f"The chemical formula is {formula} . The {prop} is {value:.2f}. {OUTPUT_REQUEST}",
+        "output": atoms_to_text(atoms),
+    }
+
+
+def prompt_of(rec: dict[str, str]) -> str:
+    """What the model reads before it writes the structure: the template with the output left empty."""
+    return ALPACA_PROMPT.format(rec["instruction"], rec["input"], "")
+
+
 def train_tokenizer(texts: list[str], vocab_size: int = 512):
     """A byte-level BPE tokenizer trained on ``texts``, cut at whitespace first (so ``0.500`` can be one token).
 
@@ -125,6 +208,158 @@ def tiny_llama(tokenizer, hidden: int = 128, layers: int = 4, heads: int = 4, ma
     return LlamaForCausalLM(config)
 
 
+def lm_batch(tokenizer, texts: list[str], prompts: list[str] | None = None, max_length: int = 512):
+    """``(encoding, labels)`` of prompt + text + EOS, padded on the right; labels are -100 (not scored) on padding
+    and on the prompt's tokens. Written out in notebook 05b, section 2."""
+    prompts = list(prompts) if prompts else [""] * len(texts)
+    side, tokenizer.padding_side = tokenizer.padding_side, "right"
+    try:
+        enc = tokenizer([p + t + tokenizer.eos_token for p, t in zip(prompts, texts)], return_tensors="pt",
+                        padding=True, truncation=True, max_length=max_length, return_token_type_ids=False)
+    finally:
+        tokenizer.padding_side = side
+    labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
+    for row, prompt in enumerate(prompts):
+        if prompt:
+            labels[row, : len(tokenizer(prompt)["input_ids"])] = -100
+    return enc, labels
+
+
+def lm_loss(model, tokenizer, texts: list[str], prompts: list[str] | None = None, device: str = "cpu",
+            batch_size: int = 8, max_length: int = 512) -> float:
+    """Mean cross-entropy (nats per scored token) of the texts after their prompts; NaN when there is no token
+    to score (no texts). Written out in notebook 05b, section 2."""
+    import torch
+
+    total, count = 0.0, 0
+    model.eval()
+    with torch.no_grad():
+        for i in range(0, len(texts), batch_size):
+            enc, labels = lm_batch(tokenizer, texts[i : i + batch_size], prompts and prompts[i : i + batch_size],
+                                   max_length)
+            logits = model(**enc.to(device)).logits[:, :-1].float()
+            target = labels[:, 1:].to(device)
+            total += torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, reduction="sum").item()
+            count += int((target != -100).sum())
+    return total / count if count else float("nan")
+
+
+def train_lm(model, tokenizer, texts: list[str], prompts: list[str] | None, *, steps: int, lr: float,
+             batch_size: int, accumulation: int = 1, device: str = "cpu", precision=None, seed: int = 42,
+             max_length: int = 512) -> list[float]:
+    """Next-token training of ``model`` on the texts (after their prompts, when given): AdamW on the trainable
+    weights, cosine schedule with 5 % warm-up, ``accumulation`` micro-batches of ``batch_size`` per step,
+    gradients clipped to norm 1, the forward pass in ``precision`` (a :class:`utils.runtime.Precision`; fp16
+    with a gradient scaler). Returns the loss of every step. Written out in notebook 05b, section 2."""
+    import torch
+    from transformers import get_cosine_schedule_with_warmup
+
+    precision = precision or runtime.precision_for(device)
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
+    scheduler = get_cosine_schedule_with_warmup(optimizer, max(1, steps // 20), steps)
+    scaler = torch.amp.GradScaler(device) if precision.needs_scaler else None
+    rng, losses = np.random.default_rng(seed), []
+    model.train()
+    for _ in range(steps):
+        step_loss = 0.0
+        for _ in range(accumulation):
+            idx = rng.choice(len(texts), min(batch_size, len(texts)), replace=False)
+            enc, labels = lm_batch(tokenizer, [texts[i] for i in idx], prompts and [prompts[i] for i in idx],
+                                   max_length)
+            with precision.autocast(device):
+                loss = model(**enc.to(device), labels=labels.to(device), use_cache=False).loss / accumulation
+            (scaler.scale(loss) if scaler else loss).backward()
+            step_loss += loss.item()
+        if scaler:
+            scaler.unscale_(optimizer)
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        scaler.step(optimizer) if scaler else optimizer.step()
+        if scaler:
+            scaler.update()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(step_loss)
+    return losses
+
+
+def training_memory_gb(*, weights_bytes: float, trainable: int, batch_size: int, seq_len: int, vocab_size: int,
+                       hidden: int, layers: int, heads: int, compute_bytes: int = 4,
+                       checkpointing: bool = False) -> dict[str, float]:
+    """Estimated peak memory (GB = 1e9 bytes) of one training step of a decoder-only transformer, by part.
+
+    ``weights``: every weight as stored (``weights_bytes``); ``gradients``: 4 bytes per trained weight (fp32);
+    ``optimizer``: AdamW's two fp32 moments, 8 bytes per trained weight; ``activations`` kept for the backward
+    pass: s·b·h·(34 + 5·a·s/h) bytes per layer in 2-byte precision (Korthikanti et al. 2022, arXiv:2205.05198),
+    scaled by ``compute_bytes``/2; with gradient checkpointing only each layer's input (s·b·h values) plus one
+    layer recomputed; ``logits``: b·s·V values in the compute precision plus their fp32 copy for the loss and its
+    gradient. s = ``seq_len``, b = ``batch_size`` (one micro-batch), h = ``hidden``, a = ``heads``, V = vocabulary.
+    """
+    tokens = batch_size * seq_len
+    per_layer = tokens * hidden * (34 + 5 * heads * seq_len / hidden) * compute_bytes / 2
+    if checkpointing:
+        activations = layers * tokens * hidden * compute_bytes + per_layer
+    else:
+        activations = layers * per_layer
+    parts = {
+        "weights": weights_bytes,
+        "gradients": 4 * trainable,
+        "optimizer": 8 * trainable,
+        "activations": activations,
+        "logits": tokens * vocab_size * (compute_bytes + 8),
+    }
+    parts = {k: v / 1e9 for k, v in parts.items()}
+    parts["total"] = sum(parts.values())
+    return parts
+
+
+def model_size(model) -> dict[str, int]:
+    """The numbers :func:`training_memory_gb` needs from a causal LM (peft-wrapped or not): bytes of its weights,
+    trained weights, vocabulary, hidden size, layers and attention heads (from its config)."""
+    config = model.config
+    return {
+        "weights_bytes": sum(p.numel() * p.element_size() for p in model.parameters()),
+        "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "vocab_size": config.vocab_size,
+        "hidden": config.hidden_size,
+        "layers": config.num_hidden_layers,
+        "heads": config.num_attention_heads,
+    }
+
+
+def available_memory_gb(device: str) -> tuple[float | None, str]:
+    """Memory a training run may use and where that number comes from: free GPU memory on CUDA, else the memory
+    limit of this machine (:func:`utils.runtime.memory_limit_gb`), else None."""
+    if str(device).startswith("cuda"):
+        import torch
+
+        free, _ = torch.cuda.mem_get_info()
+        return free / 1e9, f"free on {torch.cuda.get_device_name()}"
+    limit = runtime.memory_limit_gb()
+    return limit, ("the memory limit of this machine" if limit else "no memory limit known")
+
+
+def check_training_memory(estimate: Callable[[int], dict[str, float]], batch_size: int, accumulation: int,
+                          available_gb: float | None, what: str, headroom: float = 0.85) -> dict[str, float]:
+    """``estimate(batch_size)`` (GB by part) when its total fits in ``headroom`` × ``available_gb`` (or nothing is
+    known about the memory), else a MemoryError that names the setting that fits: the largest smaller
+    micro-batch with more accumulation steps (the same effective batch), or what to change when none fits."""
+    parts = estimate(batch_size)
+    if available_gb is None or parts["total"] <= headroom * available_gb:
+        return parts
+    effective = batch_size * accumulation
+    smaller = [b for b in (2**k for k in range(12)) if b < batch_size and effective % b == 0]
+    fits = [b for b in smaller if estimate(b)["total"] <= headroom * available_gb]
+    need = f"{what} needs about {parts['total']:.1f} GB at a micro-batch of {batch_size}, "
+    need += f"more than {headroom:.0%} of the {available_gb:.1f} GB available. "
+    if fits:
+        b = max(fits)
+        raise MemoryError(need + f"Set BATCH_SIZE = {b} and GRAD_ACCUM = {effective // b} (the same effective "
+                          f"batch of {effective}; about {estimate(b)['total']:.1f} GB) in the parameters cell.")
+    raise MemoryError(need + "Even a micro-batch of 1 does not fit: turn on gradient checkpointing, shorten "
+                      "MAX_LENGTH, use LoRA with LOAD_IN_4BIT = True, or choose a smaller BASE_MODEL.")
+
+
 def hub_reachable(timeout: float = 3.0) -> tuple[bool, str]:
     """Whether the Hugging Face hub (``HF_ENDPOINT``) answers within ``timeout`` s; never when offline is set."""
     endpoint = runtime.env("HF_ENDPOINT") or "https://huggingface.co"
@@ -174,13 +409,13 @@ class BaseModel:
 
 
 def _load_causal_lm(name: str, device: str, load_in_4bit: bool, local_files_only: bool) -> tuple[Any, Any, list]:
-    """A pretrained causal LM and its tokenizer; 4 bit (QLoRA) only on a CUDA GPU with bitsandbytes."""
+    """A pretrained causal LM and its tokenizer, on the CPU with fp32 weights (mixed precision is for the compute
+    only: half-precision weights would lose most small updates); 4 bit (QLoRA, on the GPU) only on a CUDA GPU
+    with bitsandbytes, computing in the precision of :func:`utils.runtime.precision_for`."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    notes, kwargs = [], {"local_files_only": local_files_only}
-    if device == "cuda":
-        kwargs["dtype"] = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    notes, kwargs = [], {"local_files_only": local_files_only, "dtype": torch.float32}
     if load_in_4bit:
         try:
             import bitsandbytes  # noqa: F401
@@ -189,10 +424,12 @@ def _load_causal_lm(name: str, device: str, load_in_4bit: bool, local_files_only
             if device != "cuda":
                 raise RuntimeError("4-bit loading needs a CUDA GPU")
             kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=kwargs["dtype"]
+                load_in_4bit=True, bnb_4bit_quant_type="nf4",
+                bnb_4bit_compute_dtype=runtime.precision_for(device).dtype or torch.float32,
             )
+            kwargs["device_map"] = {"": 0}
         except Exception as exc:  # bitsandbytes missing or no GPU
-            notes.append(f"4-bit loading skipped ({exc}); the model is loaded in {kwargs.get('dtype', 'float32')}")
+            notes.append(f"4-bit loading skipped ({exc}); the model is loaded with fp32 weights")
     tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_files_only)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -202,8 +439,6 @@ def _load_causal_lm(name: str, device: str, load_in_4bit: bool, local_files_only
 
         model = prepare_model_for_kbit_training(model)
         notes.append("loaded in 4 bit (QLoRA)")
-    elif device == "cuda":
-        model = model.to(device)
     return model, tokenizer, notes
 
 
@@ -217,7 +452,9 @@ def load_base_model(
     timeout: float = 3.0,
 ) -> BaseModel:
     """The pretrained causal LM ``name`` (hub name or folder) when it loads (see :func:`pretrained_or_scratch`),
-    else a tokenizer trained on ``train_texts`` and :func:`tiny_llama` (``tiny``: its keyword arguments)."""
+    else a tokenizer trained on ``train_texts`` and :func:`tiny_llama` (``tiny``: its keyword arguments).
+    The model stays on the CPU (a 4-bit model on the GPU): the lesson moves each model to the device while it
+    trains or is scored."""
 
     def pretrained(local_files_only: bool, reason: str) -> BaseModel:
         model, tokenizer, notes = _load_causal_lm(name, device, load_in_4bit, local_files_only)
@@ -225,7 +462,7 @@ def load_base_model(
 
     def scratch(reason: str) -> BaseModel:
         tokenizer = train_tokenizer(train_texts, vocab_size=vocab_size)
-        model = tiny_llama(tokenizer, **(tiny or {})).to(device)
+        model = tiny_llama(tokenizer, **(tiny or {}))
         return BaseModel(model, tokenizer, "scratch", "small Llama-style model (random weights)", reason)
 
     return pretrained_or_scratch(name, timeout, pretrained, scratch)
@@ -364,11 +601,12 @@ def evaluate_one(atoms, reason: str, truth) -> dict[str, Any]:
 def evaluate_generated(parsed: list[tuple[Any, str]], truths: list) -> tuple[Any, dict[str, float]]:
     """Per-structure table and summary of generated structures, as the leaderboard's AtomGen benchmark scores them.
 
-    ``parsed`` holds one ``(atoms or None, reason)`` pair per generated text (the notebook's parser).
-    Summary (fractions of *all* targets): ``parse_rate``, ``composition_match``, ``valid_distance`` (min
-    distance > 0.5 Å), ``match_rate`` (StructureMatcher stol 0.5, ltol 0.3, angle_tol 10, on valid structures);
-    ``rmse`` (mean normalised RMS displacement over matched pairs); over parsed outputs ``lattice_mae`` (Å; also
-    ``lattice_mae_median``, as one absurd cell can dominate the mean) and ``angle_mae`` (degrees).
+    ``parsed`` holds one ``(atoms or None, reason)`` pair per generated text (:func:`try_parse`).
+    Summary (fractions of *all* targets, NaN when there are none): ``parse_rate``, ``composition_match``,
+    ``valid_distance`` (parsed, with every interatomic distance > 0.5 Å), ``match_rate`` (StructureMatcher
+    stol 0.5, ltol 0.3, angle_tol 10); ``rmse`` (mean normalised RMS displacement over matched pairs); over
+    parsed outputs ``lattice_mae`` (Å; also ``lattice_mae_median``, as one absurd cell can dominate the mean) and
+    ``angle_mae`` (degrees).
     """
     import pandas as pd
 
@@ -380,8 +618,8 @@ def evaluate_generated(parsed: list[tuple[Any, str]], truths: list) -> tuple[Any
     n = len(table)
     ok = table[table["parsed"]] if n else table
 
-    def frac(col: str) -> float:
-        return float(ok[col].sum()) / n if n and col in ok else 0.0
+    def frac(col: str) -> float:  # NaN when there is nothing to score
+        return (float(ok[col].sum()) / n if col in ok else 0.0) if n else float("nan")
 
     def over_parsed(col: str, how: str) -> float:
         return float(getattr(ok[col], how)()) if len(ok) else float("nan")
@@ -389,7 +627,7 @@ def evaluate_generated(parsed: list[tuple[Any, str]], truths: list) -> tuple[Any
     matched = ok[ok["matched"].astype(bool)] if "matched" in ok else ok.iloc[:0]
     summary = {
         "n": n,
-        "parse_rate": float(table["parsed"].mean()) if n else 0.0,
+        "parse_rate": float(table["parsed"].mean()) if n else float("nan"),
         "composition_match": frac("composition_match"),
         "valid_distance": frac("valid_distance"),
         "match_rate": frac("matched"),
