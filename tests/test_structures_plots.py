@@ -58,10 +58,6 @@ def test_parity_plot_reports_mae_with_unit():
     assert ax.get_xlabel() == "true (eV/atom)"
 
 
-def test_histogram_grid_labels_units_and_counts_values():
-    fig = plots.histogram_grid({"a": [1, 2, np.nan], "b": [3, 4, 5]}, units={"a": "eV"}, ncols=2)
-    assert fig.axes[0].get_xlabel() == "a (eV)" and fig.axes[0].get_title() == "a: n = 2"
-
 
 @pytest.mark.parametrize(
     "lattice, coords, message",

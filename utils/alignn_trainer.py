@@ -78,7 +78,7 @@ def parse_log(log: str) -> tuple[list[float], list[float], list[float]]:
     return train, val, seconds
 
 
-def write_folder(split: Split, prop: str, cfg: GNNConfig, out_dir: Path, use_amp: bool = False) -> Path:
+def _write_folder(split: Split, prop: str, cfg: GNNConfig, out_dir: Path, use_amp: bool = False) -> Path:
     """``id_prop.json`` (train, val, test in that order) and ``config_in.json`` for ``train_for_folder``."""
     for name in ("train", "val", "test"):
         if not split.get(name):
@@ -128,7 +128,7 @@ def train(split: Split, prop: str, cfg: GNNConfig, out_dir: Path, use_amp: bool 
     if blocker:
         raise GNNError(blocker)
     out_dir = Path(out_dir)
-    config = write_folder(split, prop, cfg, out_dir, use_amp=use_amp)
+    config = _write_folder(split, prop, cfg, out_dir, use_amp=use_amp)
     log = run_in_folder(out_dir, config, out_dir, target_key="target", id_key="jid")
     pred_file, best = out_dir / "prediction_results_test_set.csv", out_dir / "best_model.pt"
     if not pred_file.exists() or not best.exists():

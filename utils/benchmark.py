@@ -363,7 +363,7 @@ def formation_energy_per_atom(energy: float, symbols: Sequence[str], mu: dict[st
         return math.nan
 
 
-def supercell_for(atoms, min_length: float):
+def _supercell_for(atoms, min_length: float):
     """The smallest diagonal repetition of ``atoms`` whose three perpendicular widths reach ``min_length`` Å."""
     cell = np.asarray(atoms.cell)
     volume = abs(np.linalg.det(cell))
@@ -379,7 +379,7 @@ def vacancy_formation_energy(
 
     The supercell is the relaxed cell repeated to at least ``min_length`` Å; the cell is kept fixed.
     """
-    supercell = supercell_for(atoms, min_length)
+    supercell = _supercell_for(atoms, min_length)
     e_perfect = energy_of(supercell, calc)
     index = next(i for i, s in enumerate(supercell.get_chemical_symbols()) if s == element)
     defect = supercell.copy()

@@ -67,7 +67,7 @@ def _chipsff_sources() -> dict[str, str]:
     }
 
 
-def build_chipsff_reference() -> list[Record]:
+def _build_chipsff_reference() -> list[Record]:
     """The CHIPS-FF materials with their dft_3d structure (streamed and filtered by jid, never capped by
     ``AIMS_MAX_RECORDS``), the leaderboard's CHIPS-FF DFT references and the experimental values.
 
@@ -113,7 +113,7 @@ def cached_records(name: str) -> tuple[list[Record], str]:
     required = data.required_keys(name)
     records = files.read_cache(cached, lambda p: files.read_records(p, required, f"cached {name}"))
     if records is None:
-        records = build_chipsff_reference()
+        records = _build_chipsff_reference()
         files.check_records(records, required, name)
         try:
             files.write_atomically(cached.with_suffix(".sources.json"), json.dumps(sources, indent=1))

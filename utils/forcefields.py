@@ -301,7 +301,7 @@ def _alignn_initial_model(cfg: dict[str, Any], energy_per_atom: float, folder: P
     return path
 
 
-def training_hash(cfg: dict[str, Any], id_prop: str) -> str:
+def _training_hash(cfg: dict[str, Any], id_prop: str) -> str:
     """sha256 of the training config (without its output paths) and of the training data text."""
     settings = {k: v for k, v in cfg.items() if k not in ("output_dir", "filename")}
     text = json.dumps(settings, sort_keys=True) + "\n" + id_prop
@@ -310,7 +310,7 @@ def training_hash(cfg: dict[str, Any], id_prop: str) -> str:
 
 def completed_checkpoint(folder: Path | str, digest: str | None = None) -> bool:
     """True when ``folder`` holds a finished training (marker and ``best_model.pt``), and, with ``digest``,
-    one whose marker records exactly that ``training_hash``."""
+    one whose marker records exactly that ``_training_hash``."""
     folder = Path(folder)
     marker = folder / MARKER
     if not (marker.exists() and (folder / "best_model.pt").exists()):
@@ -360,7 +360,7 @@ def train_alignn_ff(
     id_prop = json.dumps([_alignn_record(c, stress_weight > 0) for c in ordered])
     sizes = [len(parts[k]) for k in ("train", "val", "test")]
     cfg = alignn_ff_config(*sizes, out, stress_weight=stress_weight, epochs=epochs, seed=seed, **config_kwargs)
-    digest = training_hash(cfg, id_prop)
+    digest = _training_hash(cfg, id_prop)
     if completed_checkpoint(out, digest):
         print(f"Reusing the ALIGNN-FF checkpoint in {out} (its marker matches this config and data).")
         return out

@@ -1,4 +1,4 @@
-"""Plots every lesson shares: parity plot with MAE, histogram grid, loss curves."""
+"""Plots every lesson shares: parity plot with MAE, loss curves."""
 
 from __future__ import annotations
 
@@ -35,36 +35,6 @@ def parity_plot(
     ax.set_aspect("equal")
     ax.legend(fontsize=8, loc="upper left")
     return ax
-
-
-def _grid(n: int, ncols: int, panel: tuple[float, float]):
-    """A figure with ``n`` panels of ``panel`` inches in rows of ``ncols``; the unused cells switched off."""
-    nrows = int(np.ceil(n / ncols))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(panel[0] * ncols, panel[1] * nrows), squeeze=False)
-    for ax in list(axes.flat)[n:]:
-        ax.axis("off")
-    return fig, list(axes.flat)[:n]
-
-
-def histogram_grid(
-    columns: Mapping[str, Sequence[float]], units: Mapping[str, str] | None = None, ncols: int = 3, bins: int = 40
-):
-    """One histogram per entry of ``columns`` (name -> values, NaN dropped), labelled with units."""
-    units = units or {}
-    names = list(columns)
-    fig, axes = _grid(len(names), ncols, panel=(4, 3))
-    for ax, name in zip(axes, names):
-        values = np.asarray(columns[name], dtype=float)
-        values = values[np.isfinite(values)]
-        ax.hist(values, bins=bins, color="tab:blue", alpha=0.8)
-        unit = units.get(name, "")
-        ax.set_xlabel(f"{name} ({unit})" if unit and unit != "–" else name)
-        ax.set_ylabel("count")
-        ax.set_title(f"{name}: n = {len(values)}", fontsize=9)
-    fig.tight_layout()
-    return fig
-
-
 
 
 

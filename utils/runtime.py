@@ -42,7 +42,7 @@ def env(name: str) -> str | None:
     return value or None
 
 
-def env_flag(name: str) -> bool | None:
+def _env_flag(name: str) -> bool | None:
     """An on/off environment variable: True for 1/true/yes/on, False for 0/false/no/off, None when unset."""
     value = env(name)
     if value is None:
@@ -53,9 +53,9 @@ def env_flag(name: str) -> bool | None:
                     f"({', '.join(sorted(FALSE_WORDS))}). Set it to one of these, or unset it.")
 
 
-def requested_mode() -> str | None:
+def _requested_mode() -> str | None:
     """The mode the environment asks for (``AIMS_MODE``, or ``AIMS_FAST=1`` for fast), None when it asks none."""
-    value, fast = env("AIMS_MODE"), env_flag("AIMS_FAST")
+    value, fast = env("AIMS_MODE"), _env_flag("AIMS_FAST")
     if value is not None and value.lower() not in MODES:
         raise ModeError(f"AIMS_MODE={value!r} is not a mode. Valid modes: {', '.join(MODES)} "
                         f"(default {DEFAULT_MODE}); e.g. %env AIMS_MODE=fast before the setup cell.")
@@ -136,7 +136,7 @@ def session() -> Session | None:
 
 def mode() -> str:
     """The run mode: what the environment asks for, else what ``setup`` chose, else workshop."""
-    asked = requested_mode()
+    asked = _requested_mode()
     if asked is not None:
         return asked
     return _session.mode if _session is not None else DEFAULT_MODE
@@ -270,7 +270,7 @@ def setup(lesson: str, packages: list[str] | None = None, seed: int = 42) -> str
     if not isinstance(lesson, str) or not lesson:
         raise TypeError(f"setup needs the lesson's notebook name first, e.g. utils.setup('01a_jarvis_dft'); "
                         f"found {lesson!r}.")
-    asked = requested_mode()
+    asked = _requested_mode()
     chosen, reason = (asked, "set by AIMS_MODE/AIMS_FAST") if asked else default_mode(lesson)
     device = get_device()
     _session = Session(lesson, chosen, reason, device, precision_for(device), time.time())
