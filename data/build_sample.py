@@ -40,12 +40,13 @@ sys.path.insert(0, str(ROOT))
 os.environ["AIMS_FAST"] = "0"  # never read the sample while building it
 os.environ.pop("AIMS_MAX_RECORDS", None)
 
-from utils import data  # noqa: E402
+from utils import chipsff_reference, data, leaderboard  # noqa: E402
+from utils.files import iter_records  # noqa: E402
 from utils.properties import DFT_3D_PROPERTIES  # noqa: E402
 
 NAMED_JIDS = ["JVASP-1002", "JVASP-39", "JVASP-816", "JVASP-19679", "JVASP-1014", "JVASP-1151", "JVASP-934"]
-WHOLE_FILES = [f"AI/SinglePropertyPrediction/dft_3d_chipsff_{p}.json.zip" for p in data.CHIPSFF_TABLES] + [
-    f"ES/SinglePropertyPrediction/{stem}.json.zip" for stem in data.CHIPSFF_EXPERIMENTS.values()
+WHOLE_FILES = [f"AI/SinglePropertyPrediction/dft_3d_chipsff_{p}.json.zip" for p in chipsff_reference.CHIPSFF_TABLES] + [
+    f"ES/SinglePropertyPrediction/{stem}.json.zip" for stem in chipsff_reference.CHIPSFF_EXPERIMENTS.values()
 ]
 STAMP = (2025, 1, 1, 0, 0, 0)
 COUNTED = [*DFT_3D_PROPERTIES, "encut", "kpoint_length_unit"]  # properties whose benchmark size is recorded
@@ -65,7 +66,7 @@ def plain(rec: dict) -> dict:
 
 
 def select_dft_3d(max_records: int, seed: int, chipsff_jids: set[str]) -> list[dict]:
-    records = [plain(r) for r in data.iter_records(data.dataset_path("dft_3d"), ["jid", "atoms"])]
+    records = [plain(r) for r in iter_records(data.dataset_path("dft_3d"), ["jid", "atoms"])]
     wanted = set(NAMED_JIDS) | chipsff_jids
     keep = {k for k, r in enumerate(records) if r["jid"] in wanted or not data.is_missing(r.get("Tc_supercon"))}
     rest = [k for k in range(len(records)) if k not in keep]
@@ -77,11 +78,11 @@ def select_dft_3d(max_records: int, seed: int, chipsff_jids: set[str]) -> list[d
 def build(out: Path, max_records: int, max_2d: int, mlearn: list[str], seed: int, note: str = "") -> dict:
     files: dict[str, bytes] = {}
     counts: dict[str, int] = {}
-    kv, _ = data.leaderboard_table(WHOLE_FILES[data.CHIPSFF_TABLES.index("kv")])
-    chipsff_jids = set(data._flat(kv)) if kv else set()
+    kv, _ = leaderboard.benchmark_table(WHOLE_FILES[chipsff_reference.CHIPSFF_TABLES.index("kv")])
+    chipsff_jids = {jid for part in kv.values() for jid in part} if kv else set()
     dft_3d = select_dft_3d(max_records, seed, chipsff_jids)
     files["dft_3d.json.zip"], counts["dft_3d.json.zip"] = zipped_json(dft_3d, "dft_3d.json"), len(dft_3d)
-    dft_2d = [plain(r) for r in data.iter_records(data.dataset_path("dft_2d"), ["jid", "atoms"])]
+    dft_2d = [plain(r) for r in iter_records(data.dataset_path("dft_2d"), ["jid", "atoms"])]
     if len(dft_2d) > max_2d:
         dft_2d = random.Random(seed).sample(dft_2d, max_2d)
     files["dft_2d.json.zip"], counts["dft_2d.json.zip"] = zipped_json(dft_2d, "dft_2d.json"), len(dft_2d)
@@ -90,9 +91,9 @@ def build(out: Path, max_records: int, max_2d: int, mlearn: list[str], seed: int
         name = f"mlearn_{element}.json.zip"
         files[name], counts[name] = zipped_json(configs, f"mlearn_{element}.json"), len(configs)
     ids = {str(r["jid"]) for r in dft_3d}
-    paths = [data.benchmark_path(dft_3d, p) for p in DFT_3D_PROPERTIES]
+    paths = [leaderboard.benchmark_path(dft_3d, p) for p in DFT_3D_PROPERTIES]
     for path in paths:
-        table, _ = data.leaderboard_table(path)
+        table, _ = leaderboard.benchmark_table(path)
         if table is None:
             continue
         part = {k: {i: v for i, v in t.items() if i in ids} for k, t in table.items()}
@@ -101,7 +102,7 @@ def build(out: Path, max_records: int, max_2d: int, mlearn: list[str], seed: int
             counts[f"jarvis_leaderboard/{path}"] = sum(len(t) for t in part.values())
     whole = WHOLE_FILES + [f"AI/MLFF/mlearn_{el}_energy.json.zip" for el in mlearn]
     for path in whole:
-        table, origin = data.leaderboard_table(path)
+        table, origin = leaderboard.benchmark_table(path)
         if table is None:
             raise SystemExit(f"missing leaderboard file {path}: {origin}")
         files[f"jarvis_leaderboard/{path}"] = zipped_json(table, Path(path).name.removesuffix(".zip"))
@@ -129,8 +130,8 @@ def property_counts() -> dict:
     """Entries of each dft_3d property's whole leaderboard benchmark (the data folder's or the pinned download)."""
     counts = {}
     for prop in COUNTED:
-        path = data.benchmark_path([], prop)
-        table, origin = data.leaderboard_table(path) if path else (None, "no benchmark")
+        path = leaderboard.benchmark_path([], prop)
+        table, origin = leaderboard.benchmark_table(path) if path else (None, "no benchmark")
         if table is not None:
             counts[prop] = sum(len(part) for part in table.values())
     if counts.get("formation_energy_peratom", 0) < 50000:

@@ -94,7 +94,7 @@ def benchmark_table(path: str) -> tuple[dict[str, dict[str, Any]] | None, str]:
     return None, reason
 
 
-def _benchmark_path(records: list[Record], prop: str) -> str | None:
+def benchmark_path(records: list[Record], prop: str) -> str | None:
     """The leaderboard benchmark that splits ``records`` for ``prop``: mlearn energies for single-element
     force-field configurations, ``dft_3d_<prop>`` otherwise; None when there can be none."""
     if not re.fullmatch(r"[\w-]+", prop):
@@ -157,7 +157,7 @@ def split_records(
             f"Only {len(usable)} records have a value for {prop!r}; a train/val/test split needs at "
             f"least {min_records}. Choose another property or load more data (full mode)."
         )
-    path = _benchmark_path(usable, prop)
+    path = benchmark_path(usable, prop)
     table, origin = benchmark_table(path) if path else (None, f"no leaderboard benchmark for {prop}")
     if table is not None:
         labels = _split_labels(table, path)
