@@ -88,4 +88,4 @@ def test_a_batch_strain_gives_each_structure_its_own_stress(model):
     batched = pot.stress_gpa(de, volumes).detach().numpy()
     for k, atoms in enumerate(cells):
         atoms.calc = pot.GNNCalculator(model)
-        assert np.allclose(batched[k], atoms.get_stress() * pot.EV_PER_A3_IN_GPA, rtol=1e-6, atol=1e-9)
+        assert np.allclose(batched[k], atoms.get_stress() * pot.EV_PER_A3_TO_GPA, rtol=1e-6, atol=1e-9)
