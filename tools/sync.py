@@ -31,6 +31,11 @@ TOOLING = {"jupyterlab", "jupyter", "notebook", "ipykernel", "jupyter-client", "
 TOOLING |= {"papermill", "pytest", "nbval"}
 
 
+
+def minutes(seconds: float, about: str = "") -> str:
+    """A measured duration as a learner reads it: "under 1 min", "4 min" (``about`` before the number)."""
+    return "under 1 min" if seconds < 60 else f"{about}{seconds / 60:.0f} min"
+
 def config() -> dict:
     """pyproject.toml, parsed."""
     return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
@@ -129,7 +134,7 @@ def mode_sentence(stem: str) -> str:
     run = workshop_run(stem)
     if run:
         binder = "Binder too" if run["peak_gb"] <= 2 else "Binder runs fast mode: 2 GB is too little"
-        measured = f"about {run['seconds'] / 60:.0f} min and {run['peak_gb']:.1f} GB on 2 CPU cores ({binder})"
+        measured = f"{minutes(run['seconds'], 'about ')} and {run['peak_gb']:.1f} GB on 2 CPU cores ({binder})"
     else:
         measured = "run time not measured yet"
     return (
@@ -210,7 +215,7 @@ def lesson_row(path: Path, cfg: dict) -> str:
     gpu = re.search(r"\*\*GPU:\*\*\s*([^·\n]+)", head)
     work = re.search(r"about (\d+) min(?:utes)? of work", head)
     run = workshop_run(path.stem)
-    measured = f"{run['seconds'] / 60:.0f} min, {run['peak_gb']:.1f} GB" if run else "not measured yet"
+    measured = f"{minutes(run['seconds'])}, {run['peak_gb']:.1f} GB" if run else "not measured yet"
     return (f"| {path.name.split('_')[0]} | [{title}](notebooks/{path.name}) | {colab_badge(path.stem, cfg)} | "
             f"{gpu.group(1).strip() if gpu else 'see the lesson'} | {work.group(1) + ' min' if work else ''} | "
             f"{measured} |")
