@@ -4,8 +4,9 @@
   into ``<details class="solution">``: the code and its outputs show on a click.
 - The Colab and Binder badge images point to copies in ``assets/`` (the links still go to Colab and Binder), so a page
   loads nothing from another site.
-- Links between lessons (``02_classical_ml.ipynb``) point to the lesson pages; other relative links in a lesson
-  (``../docs/TEACHING.md``) point to the file on GitHub.
+- The table of contents points at the headings' real ids (section badges are part of them).
+- Links between lessons (``02a_descriptors_regression.ipynb``) point to the lesson pages; other relative links in a
+  lesson (``../docs/TEACHING.md``) point to the file on GitHub.
 """
 
 from __future__ import annotations
@@ -49,10 +50,26 @@ def rewrite_links(soup: BeautifulSoup, page_names: set[str], cfg: dict) -> None:
             a["href"] = blob + posixpath.normpath(posixpath.join("notebooks", parts.path))
 
 
+def match_toc(toc, ids: list[str]) -> None:
+    """Point the page's table of contents at the headings' real ids. The table derives its ids from the heading text
+    without inline code (a section badge such as `core`, or `nn` in a title), the page from the whole heading: an
+    entry takes the first heading id whose words contain the entry's words in order."""
+
+    def words_within(short: str, long: str) -> bool:
+        rest = iter(long.split("-"))
+        return all(word in rest for word in short.split("-"))
+
+    for item in toc:
+        if item.id not in ids:
+            item.id = next((i for i in ids if words_within(item.id, i)), item.id)
+        match_toc(item.children, ids)
+
+
 def on_page_content(html: str, page, config, files) -> str:
     if not page.file.src_path.endswith(".ipynb"):
         return html
     soup = BeautifulSoup(html, "html.parser")
+    match_toc(page.toc or [], [h["id"] for h in soup.find_all(["h1", "h2", "h3", "h4", "h5", "h6"], id=True)])
     fold_solutions(soup)
     names = {Path(f.src_path).stem for f in files if f.src_path.endswith(".ipynb")}
     rewrite_links(soup, names, sync.config())
