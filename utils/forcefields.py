@@ -152,10 +152,11 @@ def _config(rec: dict[str, Any], k: int, element: str | None, per_cell: bool, la
 def prepare_configs(
     records: Sequence[dict[str, Any]], element: str | None = None, split_labels: dict[str, str] | None = None
 ) -> list[FFConfig]:
-    """Checked ``FFConfig`` objects of mlearn records: energies in eV/atom (``_per_cell``), forces N x 3
-    (else ForceFieldError), stresses from VASP's kbar, sign and order to ASE's (GPa; None when missing or malformed),
-    only ``element`` if given; non-finite configurations dropped with a warning; ``split_labels`` (jid -> "train" or
-    "test", e.g. ``utils.split_records(records, "total_energy").labels``) sets each ``split``."""
+    """Checked ``FFConfig`` objects of mlearn records: energies in eV/atom (given per atom or per cell, read from
+    the data), forces N x 3 (else ForceFieldError), stresses from VASP's kbar, sign and order to ASE's (GPa; None
+    when missing or malformed), only ``element`` if given; non-finite configurations dropped with a warning;
+    ``split_labels`` (jid -> "train" or "test", e.g. ``utils.split_records(records, "total_energy").labels``) sets
+    each ``split``."""
     if not records:
         raise ForceFieldError("No configurations given.")
     per_cell = _per_cell(records)
