@@ -47,8 +47,7 @@ def test_unknown_element_is_a_clear_error():
     with pytest.raises(ff.ForceFieldError, match="'mlearn_Fe': mlearn has"):
         ff.check_element("Fe")
     with pytest.raises(ff.ForceFieldError):
-        ff.alignn_ff_dir("si")
-    assert ff.alignn_ff_dir("Si", lesson="07_chipsff") != ff.alignn_ff_dir("Si")  # each lesson its own folder
+        ff.check_element("si")
     assert ff.check_element("Si") == "mlearn_Si"
     with pytest.raises(ff.ForceFieldError, match="expected only Cu"):
         ff.prepare_configs([record()], element="Cu")
@@ -57,8 +56,6 @@ def test_unknown_element_is_a_clear_error():
 def test_energy_units_per_atom_and_per_cell():
     per_atom = [record(2, -5.40), record(4, -5.30), record(3, -5.35)]
     per_cell = [record(2, -10.80), record(4, -21.20), record(3, -16.05)]
-    assert ff.energy_convention(per_atom) == "per_atom"
-    assert ff.energy_convention(per_cell) == "per_cell"
     a, c = ff.prepare_configs(per_atom), ff.prepare_configs(per_cell)
     np.testing.assert_allclose([x.energy_per_atom for x in a], [-5.40, -5.30, -5.35])
     np.testing.assert_allclose([x.energy_per_atom for x in c], [-5.40, -5.30, -5.35])
@@ -81,21 +78,21 @@ def test_split_follows_leaderboard():
 def tiny_alignn_ff(tmp_path_factory):
     """An untrained (but real) alignn_atomwise_pure checkpoint folder; no data, no network."""
     folder = tmp_path_factory.mktemp("alignn_ff")
-    cfg = ff.alignn_ff_config(2, 1, 1, folder, epochs=1, hidden_features=16, embedding_features=16, alignn_layers=1)
+    cfg = ff._alignn_ff_config(2, 1, 1, folder, epochs=1, hidden_features=16, embedding_features=16, alignn_layers=1)
     path = ff._alignn_initial_model(cfg, -5.0, folder)
-    return folder, path.name
+    (folder / "best_model.pt").write_bytes(path.read_bytes())
+    return folder
 
 
 def test_alignn_calculator_handles_one_atom_cell(tiny_alignn_ff):
-    folder, name = tiny_alignn_ff
     with pytest.warns(UserWarning, match="does not say which elements"):
-        calc = ff.alignn_ff_calculator(folder, model_filename=name)
+        calc = ff.alignn_ff_calculator(tiny_alignn_ff)
     one = Atoms("Si", cell=np.eye(3) * 2.6, pbc=True)
     one.calc = calc
     assert one.get_forces().shape == (1, 3)
     assert np.isfinite(one.get_potential_energy())
     assert one.get_stress().shape == (6,)
-    relaxed = sim.relax(one, calc, steps=3, optimizer="FIRE")  # FrechetCellFilter on a 1-atom cell must not fail
+    relaxed = sim.relax(one, calc, steps=3)  # FrechetCellFilter on a 1-atom cell must not fail
     assert len(relaxed.atoms) == 1
     two = bulk("Si", "diamond", a=5.43)
     two.calc = calc
@@ -108,10 +105,10 @@ def test_alignn_calculator_missing_checkpoint(tmp_path):
 
 
 def test_alignn_calculator_refuses_elements_outside_its_training_set(tiny_alignn_ff, tmp_path):
-    folder, name = tiny_alignn_ff
+    folder = tiny_alignn_ff
     (folder / "ffinfo.json").write_text(json.dumps({"element": "Si", "elements": ["Si"]}))
     try:
-        calc = ff.alignn_ff_calculator(folder, model_filename=name)
+        calc = ff.alignn_ff_calculator(folder)
         si = bulk("Si", "diamond", a=5.43)
         si.calc = calc
         assert np.isfinite(si.get_potential_energy())
@@ -126,9 +123,10 @@ def test_alignn_calculator_refuses_elements_outside_its_training_set(tiny_alignn
 def test_non_finite_energy_neither_flips_the_units_nor_survives():
     per_atom = [record(2, -5.40, jid="a"), record(4, -5.30, jid="b"), record(3, -5.35, jid="c")]
     broken = per_atom + [record(4, float("nan"), jid="bad"), record(3, float("inf"), jid="bad2")]
-    assert ff.energy_convention(broken) == "per_atom"
-    per_cell = [record(2, -10.80), record(4, -21.20), record(3, -16.05), record(4, float("nan"))]
-    assert ff.energy_convention(per_cell) == "per_cell"
+    per_cell = [record(2, -10.80, jid="a"), record(4, -21.20, jid="b"), record(3, -16.05, jid="c")]
+    with pytest.warns(UserWarning, match="Dropped 1 of 4"):
+        configs = ff.prepare_configs([*per_cell, record(4, float("nan"))])
+    np.testing.assert_allclose([c.energy_per_atom for c in configs], [-5.40, -5.30, -5.35])
     with pytest.warns(UserWarning, match=r"Dropped 2 of 5 .*bad, bad2"):
         configs = ff.prepare_configs(broken)
     np.testing.assert_allclose([c.energy_per_atom for c in configs], [-5.40, -5.30, -5.35])
@@ -136,7 +134,7 @@ def test_non_finite_energy_neither_flips_the_units_nor_survives():
     with pytest.warns(UserWarning, match="nanf"):
         assert [c.jid for c in ff.prepare_configs(per_atom + [nan_force])] == ["a", "b", "c"]
     with pytest.raises(ff.ForceFieldError, match="finite energy"):
-        ff.energy_convention([record(2, math.nan)])
+        ff.prepare_configs([record(2, math.nan)])
 
 
 def test_alignn_checkpoint_is_reused_only_on_an_exact_match(monkeypatch, tmp_path):
@@ -156,10 +154,9 @@ def test_alignn_checkpoint_is_reused_only_on_an_exact_match(monkeypatch, tmp_pat
     monkeypatch.setattr(ff, "_fine_tune", fake_trainer)
     recs = [record(2, -5 - 0.01 * k, jid=f"c{k}") for k in range(30)]
     out = tmp_path / "Si"
-    assert not ff.completed_checkpoint(out)
     ff.train_alignn_ff("Si", out, epochs=4, records=recs)
     info = json.loads((out / "ffinfo.json").read_text())
-    assert ff.completed_checkpoint(out) and info["elements"] == ["Si"] and info["device"] in ("cpu", "cuda")
+    assert (out / ff.MARKER).exists() and info["elements"] == ["Si"] and info["device"] in ("cpu", "cuda")
     ff.train_alignn_ff("Si", out, epochs=4, records=recs)  # same config and data: reused
     assert runs == [4]
     ff.train_alignn_ff("Si", out, epochs=50, records=recs)  # a full-mode config: a 4-epoch model is not reused
@@ -174,7 +171,7 @@ def test_alignn_checkpoint_is_reused_only_on_an_exact_match(monkeypatch, tmp_pat
 def test_alignn_ff_config_is_valid_for_alignn_and_small():
     from alignn.config import TrainingConfig
 
-    cfg = TrainingConfig(**ff.alignn_ff_config(8, 2, 2, "/tmp/x", epochs=3, stress_weight=0.1))
+    cfg = TrainingConfig(**ff._alignn_ff_config(8, 2, 2, "/tmp/x", epochs=3, stress_weight=0.1))
     assert cfg.model.calculate_gradient and cfg.model.gradwise_weight == 10.0 and cfg.model.stresswise_weight == 0.1
     assert (cfg.cutoff, cfg.max_neighbors, cfg.three_body_cutoff, cfg.epochs) == (5.0, None, 3.5, 3)
     assert (cfg.model.hidden_features, cfg.batch_size, cfg.learning_rate, cfg.weight_decay) == (64, 8, 2e-3, 0.0)
@@ -184,15 +181,13 @@ def test_published_universal_ff_is_a_calculator_for_any_element(tiny_alignn_ff, 
     """A published force-field folder (here the tiny real model, as alignn's archive would unpack it) becomes a
     calculator with no element check; offline the one line of utils.pretrained.published_model comes back instead."""
 
-    folder, name = tiny_alignn_ff
-    (folder / "best_model.pt").write_bytes((folder / name).read_bytes())
+    folder = tiny_alignn_ff
     monkeypatch.setattr(pretrained, "published_model", lambda model, timeout=5.0: (folder, f"{model}: cached"))
     calc, line = ff.published_ff_calculator("mptrj_ff")
     assert line == "mptrj_ff: cached" and calc.elements is None
     for atoms in (bulk("Cu", "fcc", a=3.6), bulk("Si", "diamond", a=5.43)):
         atoms.calc = calc
         assert np.isfinite(atoms.get_potential_energy()) and atoms.get_forces().shape == (len(atoms), 3)
-    (folder / "best_model.pt").unlink()
     offline = lambda model, timeout=5.0: (None, f"{model} not downloaded: why")  # noqa: E731
     monkeypatch.setattr(pretrained, "published_model", offline)
     assert ff.published_ff_calculator("mptrj_ff") == (None, "mptrj_ff not downloaded: why")
@@ -236,7 +231,7 @@ def test_crafted_alignn_ff_checkpoint_is_refused_without_running_code(tiny_align
     import torch
 
 
-    folder, _ = tiny_alignn_ff
+    folder = tiny_alignn_ff
     evil = tmp_path / "evil_ff"
     evil.mkdir()
     (evil / "config.json").write_text((folder / "config.json").read_text())
@@ -261,7 +256,6 @@ def test_one_per_cell_configuration_neither_flips_the_set_nor_passes_silently(ml
     odd["total_energy"] = odd["total_energy"] * len(odd["atoms"]["elements"])  # given per cell
     with pytest.warns(UserWarning, match=r"1 of 265 .*per cell.*odd"):
         configs = ff.prepare_configs([*mlearn_si, odd])
-    assert ff.energy_convention([*mlearn_si, odd]) == "per_atom"
     by_jid = {c.jid: c.energy_per_atom for c in configs}
     expected = [float(rec["total_energy"]) for rec in mlearn_si]
     np.testing.assert_allclose([by_jid[str(rec["jid"])] for rec in mlearn_si], expected)
@@ -269,13 +263,15 @@ def test_one_per_cell_configuration_neither_flips_the_set_nor_passes_silently(ml
 
 
 @pytest.mark.parametrize("element", ["Cu", "Li", "Ni", "Si"])
-def test_energy_convention_of_the_shipped_sets_and_their_per_cell_copies(element, monkeypatch):
+def test_energies_per_atom_of_the_shipped_sets_and_of_their_per_cell_copies(element, monkeypatch):
     """Most Cu and Ni cells hold 107 or 108 atoms: a spread dominated by one cell size would call them per cell."""
     monkeypatch.setenv("AIMS_MODE", "fast")
     monkeypatch.delenv("AIMS_DATA_DIR", raising=False)
     records = data.load_dataset(f"mlearn_{element}", verbose=False)
     per_cell = [dict(rec, total_energy=rec["total_energy"] * len(rec["atoms"]["elements"])) for rec in records]
-    assert (ff.energy_convention(records), ff.energy_convention(per_cell)) == ("per_atom", "per_cell")
+    expected = [float(rec["total_energy"]) for rec in records]
+    for given in (records, per_cell):
+        np.testing.assert_allclose([c.energy_per_atom for c in ff.prepare_configs(given)], expected)
 
 
 @pytest.mark.parametrize("forces", ["na", [[0.0, 0.0, 0.0], [0.0, 0.0]], [[0.0, 0.0, "na"], [0.0, 0.0, 0.0]]])

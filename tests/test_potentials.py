@@ -17,9 +17,7 @@ def model():
 
 
 def energy_forces(model, atoms):
-    graph = pot.structure_graph(atoms, model.cutoff, model.species)
-    graph = {k: v.double() if v.is_floating_point() else v for k, v in graph.items()}
-    graph["pos"] = torch.tensor(atoms.positions)
+    graph = pot.structure_graph(atoms, model.cutoff, model.species, torch.float64)
     energy, forces = model(pot.batch_graph([graph]))
     return float(energy[0].detach()), forces.detach().numpy()
 
@@ -76,12 +74,7 @@ def test_the_calculator_stress_is_the_strain_derivative_of_the_energy(model):
 def test_a_batch_strain_gives_each_structure_its_own_stress(model):
     cells = [bulk("Si", "diamond", a=5.45, cubic=True), bulk("Si", "diamond", a=5.6, cubic=True)]
     cells[1].rattle(0.03, seed=3)
-    graphs = []
-    for atoms in cells:
-        graph = pot.structure_graph(atoms, model.cutoff, model.species)
-        graph["offsets"] = pot.radius_graph(atoms, model.cutoff)[2]
-        graph["pos"] = torch.tensor(atoms.positions)
-        graphs.append(graph)
+    graphs = [pot.structure_graph(atoms, model.cutoff, model.species, torch.float64) for atoms in cells]
     strain = torch.zeros(2, 3, 3, dtype=torch.float64, requires_grad=True)
     _, _, de = model(pot.batch_graph(graphs), strain)
     volumes = torch.tensor([a.get_volume() for a in cells], dtype=torch.float64)

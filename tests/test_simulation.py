@@ -19,14 +19,13 @@ def cu_cell():
 
 def test_relax_returns_a_clean_converged_copy(cu_cell):
     start = bulk("Cu", "fcc", a=3.7, cubic=True)
-    for optimizer in ("BFGS", "FIRE"):
-        out = sim.relax(start, EMT(), fmax=1e-3, steps=500, optimizer=optimizer)
-        assert out.converged and out.steps > 0
-        assert out.atoms.constraints == [] and out.atoms.calc is None
-        assert out.atoms.cell.lengths()[0] == pytest.approx(cu_cell.cell.lengths()[0], abs=2e-3)
+    out = sim.relax(start, EMT(), fmax=1e-3, steps=500)
+    assert out.converged and out.steps > 0
+    assert out.atoms.constraints == [] and out.atoms.calc is None
+    assert out.atoms.cell.lengths()[0] == pytest.approx(cu_cell.cell.lengths()[0], abs=2e-3)
     assert start.cell.lengths()[0] == pytest.approx(3.7)  # the input is not changed
-    with pytest.raises(sim.SimulationError, match="optimizer"):
-        sim.relax(start, EMT(), optimizer="LBFGS-typo")
+    with pytest.raises(sim.SimulationError, match="empty"):
+        sim.relax(start[:0], EMT())
 
 
 def test_eos_scan_matches_ase_recipe(cu_cell):
@@ -43,8 +42,6 @@ def test_eos_scan_matches_ase_recipe(cu_cell):
     assert eos.bulk_modulus == pytest.approx(b / GPa, rel=1e-3)
     per_atom = sim.fit_eos(eos.volumes / len(cu_cell), eos.energies / len(cu_cell), n_atoms=1)
     assert per_atom.bulk_modulus == pytest.approx(eos.bulk_modulus, rel=1e-6)  # per atom or per cell: same B
-    wrong = sim.eos_scan(cu_cell, EMT(), keep_fractional=False)
-    assert wrong.bulk_modulus > 1.3 * eos.bulk_modulus  # the chipsff 2024.11.30 artifact
     with pytest.raises(sim.SimulationError, match="fraction"):
         sim.eos_scan(cu_cell, EMT(), max_strain=1.0)
 
@@ -94,16 +91,3 @@ def test_rdf_and_coordination_of_fcc():
     assert sim.coordination_number([a, b], 3.0) == pytest.approx(12.0)
     with pytest.raises(sim.SimulationError, match="non-empty"):
         sim.rdf([], r_max=4.0)
-
-
-@pytest.mark.parametrize(
-    "atoms, first_shell",
-    [(bulk("Li", "bcc", a=3.44), 8), (bulk("Cu", "fcc", a=3.61), 12), (bulk("Si", "diamond", a=5.43), 4)],
-    ids=["bcc Li", "fcc Cu", "diamond Si"],
-)
-def test_shell_midpoint_counts_the_first_shell(atoms, first_shell):
-    d1, d2 = sim.neighbour_shells(atoms)
-    assert d1 < d2
-    assert sim.coordination_number(atoms.repeat(2), 0.5 * (d1 + d2)) == pytest.approx(first_shell)
-    if first_shell == 8:  # bcc: the second shell is 15 % beyond the first, inside 1.2 d1
-        assert sim.coordination_number(atoms, 1.2 * d1) == pytest.approx(14)

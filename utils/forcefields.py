@@ -24,8 +24,6 @@ from ase.calculators.calculator import Calculator, all_changes
 
 from .runtime import get_device, outputs_dir
 
-KBAR_TO_GPA = 0.1
-
 
 class ForceFieldError(ValueError):
     """Bad input to a force-field helper; the message says what was expected and what to do."""
@@ -70,11 +68,6 @@ def _energy(rec: dict[str, Any]) -> float:
         return math.nan
 
 
-def _energies(records: Sequence[dict[str, Any]]) -> tuple[np.ndarray, np.ndarray]:
-    """(energies as given, atom counts) of the records; NaN for an energy that is not a number."""
-    return np.array([_energy(r) for r in records]), np.array([len(r["atoms"]["elements"]) for r in records], float)
-
-
 def _spread(values: np.ndarray, sizes: np.ndarray) -> float:
     """Robust relative spread of ``values`` across cell sizes: the median of each size, then their median absolute
     deviation over |median| (each size counts once, and a few outliers move neither median)."""
@@ -82,31 +75,23 @@ def _spread(values: np.ndarray, sizes: np.ndarray) -> float:
     return float(np.median(np.abs(x - np.median(x))) / max(abs(np.median(x)), 1e-12))
 
 
-def energy_convention(records: Sequence[dict[str, Any]]) -> str:
-    """``"per_atom"`` or ``"per_cell"``: how most of the records' energies are given, decided from the data.
+def _per_cell(records: Sequence[dict[str, Any]]) -> np.ndarray:
+    """For each record, whether its energy is given per cell, decided from the data.
 
-    Energies of one element differ by a few eV/atom at most, so whichever of E and E/N has the smaller robust
-    relative spread (``_spread``) across cells of different sizes is the per-atom one; with all cells the same
-    size, |E| < 20 eV means per atom. Non-finite energies are ignored. A few configurations in the other convention
-    do not flip the answer (``prepare_configs`` finds and warns about them). ALIGNN's offline copy of mlearn is per
-    atom; the online jarvis-tools copy could not be checked offline, hence this check.
+    Energies of one element differ by a few eV/atom at most, so the majority's convention is the one of E and E/N
+    with the smaller robust relative spread (``_spread``) across cells of different sizes; with all cells the same
+    size, |E| < 20 eV means per atom. Non-finite energies are ignored. A configuration whose energy is an outlier
+    (> 1 eV/atom, or 5 spreads, from the median) read the majority's way and not read the other way is in the
+    other convention: a warning names it. (ALIGNN's offline copy of mlearn is per atom; the online jarvis-tools
+    copy could not be checked offline, hence this check.)
     """
-    values, sizes = _energies(records)
+    values = np.array([_energy(r) for r in records])
+    sizes = np.array([len(r["atoms"]["elements"]) for r in records], float)
     finite = np.isfinite(values)
     if not finite.any():
         raise ForceFieldError(f"None of the {len(records)} configurations has a finite energy.")
-    values, sizes = values[finite], sizes[finite]
-    if np.ptp(sizes) > 0:
-        return "per_atom" if _spread(values, sizes) <= _spread(values / sizes, sizes) else "per_cell"
-    return "per_atom" if np.median(np.abs(values)) < 20 else "per_cell"
-
-
-def _per_cell(records: Sequence[dict[str, Any]]) -> np.ndarray:
-    """For each record, whether its energy is given per cell: the majority's (``energy_convention``), except for a
-    configuration whose energy is an outlier (> 1 eV/atom, or 5 spreads, from the median) when read that way and
-    not when read the other way. Warns naming those configurations."""
-    values, sizes = _energies(records)
-    majority = energy_convention(records) == "per_cell"
+    v, n = values[finite], sizes[finite]
+    majority = _spread(v / n, n) < _spread(v, n) if np.ptp(n) > 0 else np.median(np.abs(v)) >= 20
     per_atom, other = (values / sizes, values) if majority else (values, values / sizes)
     finite = per_atom[np.isfinite(per_atom)]
     level = np.median(finite)
@@ -137,7 +122,7 @@ def _as_stress(value: Any) -> np.ndarray | None:
         arr = np.array([[xx, xy, zx], [xy, yy, yz], [zx, yz, zz]])
     if arr.shape != (3, 3) or not np.all(np.isfinite(arr)):
         return None
-    return -KBAR_TO_GPA * arr[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]
+    return -0.1 * arr[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]  # 1 kbar = 0.1 GPa
 
 
 def _config(rec: dict[str, Any], k: int, element: str | None, per_cell: bool, labels: dict[str, str]) -> FFConfig:
@@ -167,10 +152,11 @@ def _config(rec: dict[str, Any], k: int, element: str | None, per_cell: bool, la
 def prepare_configs(
     records: Sequence[dict[str, Any]], element: str | None = None, split_labels: dict[str, str] | None = None
 ) -> list[FFConfig]:
-    """Checked ``FFConfig`` objects of mlearn records: energies in eV/atom (``energy_convention``), forces N x 3
-    (else ForceFieldError), stresses from VASP's kbar, sign and order to ASE's (GPa; None when missing or malformed),
-    only ``element`` if given; non-finite configurations dropped with a warning; ``split_labels`` (jid -> "train" or
-    "test", e.g. ``utils.split_records(records, "total_energy").labels``) sets each ``split``."""
+    """Checked ``FFConfig`` objects of mlearn records: energies in eV/atom (given per atom or per cell, read from
+    the data), forces N x 3 (else ForceFieldError), stresses from VASP's kbar, sign and order to ASE's (GPa; None
+    when missing or malformed), only ``element`` if given; non-finite configurations dropped with a warning;
+    ``split_labels`` (jid -> "train" or "test", e.g. ``utils.split_records(records, "total_energy").labels``) sets
+    each ``split``."""
     if not records:
         raise ForceFieldError("No configurations given.")
     per_cell = _per_cell(records)
@@ -186,11 +172,11 @@ def prepare_configs(
 
 
 def split_configs(
-    configs: Sequence[FFConfig], max_configs: int | None = None, val_fraction: float = 0.1, seed: int = 42
+    configs: Sequence[FFConfig], max_configs: int | None = None, seed: int = 42
 ) -> dict[str, list[FFConfig]]:
     """Train/val/test split following the JARVIS-Leaderboard mlearn split where the configurations carry one.
 
-    test = the leaderboard's test configurations; val = a seeded ``val_fraction`` of the leaderboard's train
+    test = the leaderboard's test configurations; val = a seeded 10 % of the leaderboard's train
     ones; train = the rest. Configurations outside the leaderboard are not used (so no test leakage). Without
     any split labels (e.g. other data), a seeded 80/10/10 random split is used. ``max_configs`` keeps a
     seeded subset of that size, in the same proportions (at least 2 per part).
@@ -213,7 +199,7 @@ def split_configs(
         n_pool = max(4, max_configs - len(test))
         pool = [pool[k] for k in sorted(rng.choice(len(pool), min(n_pool, len(pool)), replace=False))]
     order = rng.permutation(len(pool))
-    n_val = max(2, int(round(val_fraction * len(pool))))
+    n_val = max(2, int(round(0.1 * len(pool))))
     val = [pool[k] for k in sorted(order[:n_val])]
     train = [pool[k] for k in sorted(order[n_val:])]
     if len(train) < 2:
@@ -225,40 +211,24 @@ MARKER = "complete.json"
 """Written into a checkpoint folder when training finished; holds the hash of the config and the data."""
 
 
-def alignn_ff_dir(element: str, lesson: str = "06b_training_potentials") -> Path:
-    """Checkpoint folder ``outputs/<lesson>/alignn_ff_<element>`` (created): each lesson trains its own."""
-    check_element(element)
-    return outputs_dir(lesson, f"alignn_ff_{element}")
+def _alignn_ff_config(n_train: int, n_val: int, n_test: int, output_dir: Path, stress_weight: float = 0.0, **sizes):
+    """alignn ``TrainingConfig`` dict for a force field: energy per atom + 10 x forces (+ stress) on the DGL-free
+    ``alignn_atomwise_pure`` model with ``neighbor_strategy="pure_torch"``.
 
-
-FF_SIZES = dict(alignn_layers=2, gcn_layers=2, hidden_features=64, embedding_features=32, batch_size=8)
-"""Default sizes of the lessons' ALIGNN-FF: small beside the published one (4+4 layers, 256 hidden), for CPUs."""
-
-
-def alignn_ff_config(
-    n_train: int,
-    n_val: int,
-    n_test: int,
-    output_dir: Path,
-    force_weight: float = 10.0,
-    stress_weight: float = 0.0,
-    **sizes,
-) -> dict[str, Any]:
-    """alignn ``TrainingConfig`` dict for a force field: energy per atom + forces (+ stress) on the
-    DGL-free ``alignn_atomwise_pure`` model with ``neighbor_strategy="pure_torch"``.
-
-    ``sizes``: ``utils.gnn.GNNConfig`` fields (epochs, seed, learning_rate, ...) over ``FF_SIZES``, a 5 Å
-    cutoff and learning rate 2e-3. ``max_neighbors=None`` keeps every neighbour inside the cutoff (a
-    k-nearest cap would make the energy jump when neighbours swap order).
+    ``sizes``: ``utils.gnn.GNNConfig`` fields (epochs, seed, learning_rate, ...) over small defaults for CPUs
+    (the published ALIGNN-FF has 4+4 layers, 256 hidden), a 5 Å cutoff and learning rate 2e-3.
+    ``max_neighbors=None`` keeps every neighbour inside the cutoff (a k-nearest cap would make the energy jump
+    when neighbours swap order).
     """
     from .alignn_trainer import training_config
     from .gnn import GNNConfig
 
-    settings = GNNConfig(**{**FF_SIZES, "cutoff": 5.0, "learning_rate": 2e-3, "weight_decay": 0.0, **sizes})
+    small = dict(alignn_layers=2, gcn_layers=2, hidden_features=64, embedding_features=32, batch_size=8)
+    settings = GNNConfig(**{**small, "cutoff": 5.0, "learning_rate": 2e-3, "weight_decay": 0.0, **sizes})
     settings.max_neighbors, settings.three_body_cutoff = None, min(3.5, settings.cutoff)
     cfg = training_config(settings, n_train, n_val, n_test, Path(output_dir))
     cfg["filename"] = str(Path(output_dir) / "cache_")
-    forces = {"calculate_gradient": True, "gradwise_weight": force_weight, "stresswise_weight": stress_weight}
+    forces = {"calculate_gradient": True, "gradwise_weight": 10.0, "stresswise_weight": stress_weight}
     cfg["model"].update(forces, use_penalty=True)
     return cfg
 
@@ -301,23 +271,6 @@ def _alignn_initial_model(cfg: dict[str, Any], energy_per_atom: float, folder: P
     return path
 
 
-def _training_hash(cfg: dict[str, Any], id_prop: str) -> str:
-    """sha256 of the training config (without its output paths) and of the training data text."""
-    settings = {k: v for k, v in cfg.items() if k not in ("output_dir", "filename")}
-    text = json.dumps(settings, sort_keys=True) + "\n" + id_prop
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def completed_checkpoint(folder: Path | str, digest: str | None = None) -> bool:
-    """True when ``folder`` holds a finished training (marker and ``best_model.pt``), and, with ``digest``,
-    one whose marker records exactly that ``_training_hash``."""
-    folder = Path(folder)
-    marker = folder / MARKER
-    if not (marker.exists() and (folder / "best_model.pt").exists()):
-        return False
-    return digest is None or json.loads(marker.read_text()).get("hash") == digest
-
-
 def _fine_tune(out: Path, data_dir: Path, init: Path) -> float:
     """alignn's trainer on ``data_dir`` into ``out``, starting from ``init``; returns the wall time (s)."""
     from .alignn_trainer import run_in_folder
@@ -342,26 +295,30 @@ def train_alignn_ff(
     **config_kwargs: Any,
 ) -> Path:
     """Train ALIGNN-FF on the mlearn data of ``element`` (or ``records``) with alignn's own trainer, on the
-    JARVIS-Leaderboard split (``split_configs``), config ``alignn_ff_config(**config_kwargs)``; return the folder.
+    JARVIS-Leaderboard split (``split_configs``), config ``_alignn_ff_config(**config_kwargs)``; return the folder,
+    ``outputs/06b_training_potentials/alignn_ff_<element>`` unless ``out_dir`` is given.
 
-    A folder whose marker (``complete.json``) records the same config and data hash is reused; anything else in it
-    is deleted and trained anew. The folder gets alignn's ``config.json``, ``best_model.pt``, ``history_*.json``
-    and ``train.log``, our ``split.json``, ``ffinfo.json`` and the marker, written last. With ``stress_weight > 0``
-    a configuration without a usable stress counts as zero stress."""
+    A folder whose marker (``complete.json``, written last) records the sha256 of the same config and data is
+    reused; anything else in it is deleted and trained anew. The folder gets alignn's ``config.json``,
+    ``best_model.pt``, ``history_*.json`` and ``train.log``, our ``split.json``, ``ffinfo.json`` and the marker.
+    With ``stress_weight > 0`` a configuration without a usable stress counts as zero stress."""
     from .data import load_dataset
+    from .files import write_atomically
     from .leaderboard import split_records
 
     name = check_element(element)
-    out = Path(out_dir) if out_dir is not None else alignn_ff_dir(element)
+    out = Path(out_dir) if out_dir is not None else outputs_dir("06b_training_potentials", f"alignn_ff_{element}")
     records = records if records is not None else load_dataset(name)
     configs = prepare_configs(records, element, split_labels=split_records(records, "total_energy").labels)
     parts = split_configs(configs, max_configs=max_configs, seed=seed)
     ordered = parts["train"] + parts["val"] + parts["test"]
     id_prop = json.dumps([_alignn_record(c, stress_weight > 0) for c in ordered])
     sizes = [len(parts[k]) for k in ("train", "val", "test")]
-    cfg = alignn_ff_config(*sizes, out, stress_weight=stress_weight, epochs=epochs, seed=seed, **config_kwargs)
-    digest = _training_hash(cfg, id_prop)
-    if completed_checkpoint(out, digest):
+    cfg = _alignn_ff_config(*sizes, out, stress_weight=stress_weight, epochs=epochs, seed=seed, **config_kwargs)
+    settings = {k: v for k, v in cfg.items() if k not in ("output_dir", "filename")}
+    digest = hashlib.sha256((json.dumps(settings, sort_keys=True) + "\n" + id_prop).encode()).hexdigest()
+    marker = out / MARKER
+    if marker.exists() and (out / "best_model.pt").exists() and json.loads(marker.read_text()).get("hash") == digest:
         print(f"Reusing the ALIGNN-FF checkpoint in {out} (its marker matches this config and data).")
         return out
     if out.exists() and any(out.iterdir()) and not (out / "train_config.json").exists():
@@ -377,7 +334,7 @@ def train_alignn_ff(
     info.update(epochs=epochs, train_seconds=round(seconds, 1), stress_weight=stress_weight)
     info.update(energy_unit="eV/atom (model 'out'); calculator returns eV per cell", device=get_device())
     (out / "ffinfo.json").write_text(json.dumps(info, indent=2))
-    (out / MARKER).write_text(json.dumps({"hash": digest, "epochs": epochs, "finished": time.ctime()}))
+    write_atomically(marker, json.dumps({"hash": digest, "epochs": epochs, "finished": time.ctime()}))
     return out
 
 
@@ -394,7 +351,7 @@ class AlignnFFCalculator(Calculator):
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
-    def __init__(self, model_dir, elements=None, device: str = "cpu", model_filename: str = "best_model.pt"):
+    def __init__(self, model_dir, elements=None, device: str = "cpu"):
         from alignn.ff.calculators import AlignnAtomwiseCalculator
 
         from .gnn import GNNError
@@ -406,7 +363,7 @@ class AlignnFFCalculator(Calculator):
         # as alignn's calculator sets them: the model returns stresses only with a non-zero stress weight
         config["model"].update(stresswise_weight=config["model"].get("stresswise_weight") or 0.1, batch_stress=True)
         try:
-            model = alignn_model(config, Path(model_dir) / model_filename, device)
+            model = alignn_model(config, Path(model_dir) / "best_model.pt", device)
         except GNNError as exc:
             raise ForceFieldError(str(exc)) from exc
         self.inner = AlignnAtomwiseCalculator(model=model, config=config, device=device)
@@ -431,12 +388,12 @@ class AlignnFFCalculator(Calculator):
         self.results["stress"] = stress if stress.shape == (6,) else np.zeros(6)
 
 
-def alignn_ff_calculator(model_dir: Path | str, device: str | None = None, model_filename: str = "best_model.pt"):
-    """``AlignnFFCalculator`` (eV, eV/Å, eV/Å³) of a folder with alignn's ``config.json`` and ``model_filename``
-    (``train_alignn_ff`` writes one); its ``ffinfo.json`` names the training elements (else a warning, no check)."""
-
+def alignn_ff_calculator(model_dir: Path | str) -> AlignnFFCalculator:
+    """``AlignnFFCalculator`` (eV, eV/Å, eV/Å³, on the CPU) of a folder with alignn's ``config.json`` and
+    ``best_model.pt`` (``train_alignn_ff`` writes one); its ``ffinfo.json`` names the training elements (else a
+    warning, no check)."""
     model_dir = Path(model_dir)
-    missing = [n for n in ("config.json", model_filename) if not (model_dir / n).exists()]
+    missing = [n for n in ("config.json", "best_model.pt") if not (model_dir / n).exists()]
     if missing:
         raise ForceFieldError(
             f"{model_dir} is not an ALIGNN-FF checkpoint folder: {', '.join(missing)} missing. "
@@ -446,19 +403,18 @@ def alignn_ff_calculator(model_dir: Path | str, device: str | None = None, model
     elements = json.loads(info.read_text()).get("elements") if info.exists() else None
     if not elements:
         warnings.warn(f"{model_dir} does not say which elements it was trained on: no element check.", stacklevel=2)
-    return AlignnFFCalculator(model_dir, elements, device or "cpu", model_filename)
+    return AlignnFFCalculator(model_dir, elements)
 
 
-def published_ff_calculator(name: str = "mptrj_ff", device: str | None = None, timeout: float = 5.0):
+def published_ff_calculator(name: str = "mptrj_ff", device: str | None = None):
     """``(calculator, line)``: alignn's published universal force field ``name`` (``mptrj_ff``, ``alignn_ff_db``,
     ...) as an ``AlignnFFCalculator`` for any element, downloaded once by ``utils.pretrained.published_model``.
 
     Offline, or when the download fails, the calculator is None and ``line`` says in one line why.
     """
-
     from .pretrained import published_model
 
-    folder, line = published_model(name, timeout)
+    folder, line = published_model(name)
     if folder is None:
         return None, line
     return AlignnFFCalculator(folder, None, device or get_device()), line

@@ -27,33 +27,29 @@ def radius_graph(atoms, cutoff: float) -> tuple[torch.Tensor, torch.Tensor, torc
 
 
 def rbf(r: torch.Tensor, n_rbf: int, cutoff: float) -> torch.Tensor:
-    """Gaussian radial basis: ``n_rbf`` bumps with centres evenly spaced on [0, cutoff] (Å)."""
+    """Gaussian radial basis: ``n_rbf`` bumps with centres evenly spaced on [0, cutoff] (Å) (written out in
+    notebook 06a, section 4)."""
     centers = torch.linspace(0, cutoff, n_rbf, dtype=r.dtype, device=r.device)
     width = centers[1] - centers[0]
     return torch.exp(-((r[:, None] - centers) ** 2) / (2 * width**2))
 
 
 def smooth_cutoff(r: torch.Tensor, cutoff: float) -> torch.Tensor:
-    """½ (cos(π r / r_c) + 1) inside r_c, 0 outside: value and slope vanish at r_c."""
+    """½ (cos(π r / r_c) + 1) inside r_c, 0 outside: value and slope vanish at r_c (written out in notebook 06a,
+    section 4)."""
     return torch.where(r < cutoff, 0.5 * (torch.cos(torch.pi * r / cutoff) + 1), 0.0)
 
 
 class GNNPotential(torch.nn.Module):
     """E = sum of atomic energies; features: species embedding updated by CGCNN layers (unpacked
-    W_d x_i + W_s x_j + W_r b, pair-species bias, smooth cutoff on every message); F = -dE/dr.
+    W_d x_i + W_s x_j + W_r b, pair-species bias, smooth cutoff on every message); F = -dE/dr (written out in
+    notebook 06a, section 5). ``species``: the element symbols the model knows (their order fixes the embedding
+    rows)."""
 
-    ``species``: the element symbols the model knows (their order fixes the embedding rows); ``neighbours``:
-    the typical number of neighbours within the cutoff, which divides each sum of messages.
-    """
-
-    def __init__(
-        self, species: Sequence[str], cutoff: float, hidden: int = 32, layers: int = 2, n_rbf: int = 24,
-        neighbours: float = 1.0,
-    ):
+    def __init__(self, species: Sequence[str], cutoff: float, hidden: int = 32, layers: int = 2, n_rbf: int = 24):
         super().__init__()
         nn, n = torch.nn, len(species)
         self.species, self.cutoff, self.n_rbf = list(species), float(cutoff), int(n_rbf)
-        self.neighbours = float(neighbours)
         self.embed = nn.Embedding(n, hidden)
         self.w_d = nn.ModuleList(nn.Linear(hidden, 2 * hidden) for _ in range(layers))
         self.w_s = nn.ModuleList(nn.Linear(hidden, 2 * hidden, bias=False) for _ in range(layers))
@@ -64,24 +60,21 @@ class GNNPotential(torch.nn.Module):
         self.register_buffer("scale", torch.ones(()))  # eV/atom, the training spread
 
     def forward(self, g: dict, strain: torch.Tensor | None = None):
-        """(energy of each structure in eV, forces in eV/Å) of a graph from ``batch_graph``; with a (3, 3) zero
-        ``strain`` tensor (or (n, 3, 3), one per structure) also dE/d(strain) (eV): its symmetric part over the volume
-        is the stress."""
+        """(energy of each structure in eV, forces in eV/Å) of a graph from ``batch_graph``; with a zero ``strain``
+        tensor (n, 3, 3), one per structure, also dE/d(strain) (eV): its symmetric part over the volume is the
+        stress."""
         pos = g["pos"].detach().requires_grad_(True)
         i, j, kind = g["i"], g["j"], g["kind"]
         vectors = pos[j] - pos[i] + g["offsets"]
-        if strain is not None:  # one (3, 3) strain for all, or one per structure: (n, 3, 3)
-            if strain.dim() == 2:
-                vectors = vectors + vectors @ strain
-            else:
-                vectors = vectors + torch.einsum("ea,eab->eb", vectors, strain[g["structure"][i]])
+        if strain is not None:  # r -> r (1 + strain of its structure)
+            vectors = vectors + torch.einsum("ea,eab->eb", vectors, strain[g["structure"][i]])
         r = torch.linalg.norm(vectors, dim=1)
         b, fc = rbf(r, self.n_rbf, self.cutoff), smooth_cutoff(r, self.cutoff)[:, None]
         pair, x = kind[i] * len(self.species) + kind[j], self.embed(kind)
         for w_d, w_s, w_r, bias in zip(self.w_d, self.w_s, self.w_r, self.pair_bias):
             gate, core = (w_d(x)[i] + w_s(x)[j] + w_r(b) + bias(pair)).chunk(2, dim=1)
             message = torch.sigmoid(gate) * torch.nn.functional.softplus(core) * fc
-            x = x + torch.zeros_like(x).index_add(0, i, message) / self.neighbours
+            x = x + torch.zeros_like(x).index_add(0, i, message)
         e_atom = self.readout(x).squeeze(1) * self.scale + self.shift
         energy = torch.zeros(g["n"], device=pos.device, dtype=e_atom.dtype).index_add(0, g["structure"], e_atom)
         inputs = [pos] if strain is None else [pos, strain]
@@ -89,20 +82,22 @@ class GNNPotential(torch.nn.Module):
         return (energy, -grads[0]) if strain is None else (energy, -grads[0], grads[1])
 
 
-def structure_graph(atoms, cutoff: float, species: Sequence[str]) -> dict:
-    """The tensors of one structure's radius graph (CPU, float32), ready for ``batch_graph``."""
+def structure_graph(atoms, cutoff: float, species: Sequence[str], dtype: torch.dtype = torch.float32) -> dict:
+    """The tensors of one structure's radius graph (CPU; positions and offsets in ``dtype``), ready for
+    ``batch_graph``."""
     symbols = atoms.get_chemical_symbols()
     unknown = sorted(set(symbols) - set(species))
     if unknown:
         raise ValueError(f"The structure contains {', '.join(unknown)}; the model knows only {', '.join(species)}.")
     i, j, offsets = radius_graph(atoms, cutoff)
     kind = torch.tensor([list(species).index(s) for s in symbols])
-    return {"pos": torch.tensor(atoms.positions, dtype=torch.float32), "i": i, "j": j,
-            "offsets": offsets.float(), "kind": kind}  # fmt: skip
+    return {"pos": torch.tensor(atoms.positions, dtype=dtype), "i": i, "j": j,
+            "offsets": offsets.to(dtype), "kind": kind}  # fmt: skip
 
 
 def batch_graph(graphs: Sequence[dict], device: str = "cpu") -> dict:
-    """Several ``structure_graph`` results as one disconnected graph on ``device`` (written out in notebook 06a)."""
+    """Several ``structure_graph`` results as one disconnected graph on ``device`` (written out in notebook 06a,
+    section 5)."""
     starts = np.cumsum([0] + [len(g["kind"]) for g in graphs[:-1]])
     out = {key: torch.cat([g[key] for g in graphs]) for key in ("pos", "offsets", "kind")}
     out["i"] = torch.cat([g["i"] + int(s) for g, s in zip(graphs, starts)])
@@ -117,24 +112,23 @@ class GNNCalculator(Calculator):
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
-    def __init__(self, model: GNNPotential, **kwargs):
-        super().__init__(**kwargs)
+    def __init__(self, model: GNNPotential):
+        super().__init__()
         self.model = copy.deepcopy(model).cpu().double().eval()
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         super().calculate(atoms, properties, system_changes)
-        graph = structure_graph(self.atoms, self.model.cutoff, self.model.species)
-        graph["offsets"] = radius_graph(self.atoms, self.model.cutoff)[2]  # float64
-        graph["pos"] = torch.tensor(self.atoms.positions)
-        strain = torch.zeros(3, 3, dtype=torch.float64, requires_grad=True)
+        graph = structure_graph(self.atoms, self.model.cutoff, self.model.species, torch.float64)
+        strain = torch.zeros(1, 3, 3, dtype=torch.float64, requires_grad=True)
         energy, forces, de_dstrain = self.model(batch_graph([graph]), strain)
-        sigma = 0.5 * (de_dstrain + de_dstrain.T).detach().numpy() / self.atoms.get_volume()
+        volume = torch.tensor([self.atoms.get_volume()], dtype=torch.float64)
+        stress = stress_gpa(de_dstrain, volume)[0] / EV_PER_A3_TO_GPA  # eV/Å³, as ASE expects
         self.results = {"energy": energy.item(), "free_energy": energy.item(),
-                        "forces": forces.detach().numpy(), "stress": sigma[[0, 1, 2, 1, 0, 0], [0, 1, 2, 2, 2, 1]]}
+                        "forces": forces.detach().numpy(), "stress": stress.detach().numpy()}
 
 
 def fit(model: GNNPotential, configs, epochs: int, batch_size: int = 4, seed: int = 42, device: str = "cpu",
-        stress_weight: float = 1.0, lr: float = 3e-3) -> GNNPotential:
+        stress_weight: float = 1.0) -> GNNPotential:
     """Train ``model`` on ``configs`` (``forcefields.FFConfig``: energy per atom, forces) with the loss and loop
     written out in notebook 06b, section 4: squared errors of energy per atom and force components, each over the
     variance of its targets, and (``stress_weight``) of the stress components (GPa) of the configurations with a
@@ -149,7 +143,7 @@ def fit(model: GNNPotential, configs, epochs: int, batch_size: int = 4, seed: in
     stresses = np.array([c.stress if h else np.zeros(6) for c, h in zip(configs, has)])
     s_var = float(stresses[has].var()) if any(has) else 1.0
     volumes = np.array([c.atoms.get_volume() for c in configs])
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, epochs))
     rng = np.random.default_rng(seed)
     for _ in range(epochs):

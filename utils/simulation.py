@@ -1,4 +1,4 @@
-"""Simulations with any ASE calculator, shared by notebooks 06 and 07: relax, E-V scan and fit, MD, g(r).
+"""Simulations with any ASE calculator, shared by notebooks 06 and 07: relax, strain, E-V scan and fit, MD, g(r).
 
 Units everywhere: eV, Å, Å³, GPa, fs, K.
 """
@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,30 +33,21 @@ class RelaxResult:
     converged: bool
 
 
-def relax(
-    atoms, calc, fmax: float = 0.01, steps: int = 300, cell: bool = True, symmetry: bool = True, optimizer="BFGS"
-) -> RelaxResult:
-    """Relax positions (and, with ``cell``, the cell through ASE's ``FrechetCellFilter``) until every force
-    is below ``fmax`` eV/Å or ``steps`` are done.
-
-    ``symmetry`` keeps the space group (``FixSymmetry``; off for defects, slabs, molecules). ``optimizer``:
-    ``"BFGS"`` (fewer steps near a smooth minimum; the benchmark protocol) or ``"FIRE"`` (robust on the
-    rough surface of a barely trained model).
-    """
+def relax(atoms, calc, fmax: float = 0.01, steps: int = 300, cell: bool = True, symmetry: bool = True) -> RelaxResult:
+    """Relax positions (and, with ``cell``, the cell through ASE's ``FrechetCellFilter``) with BFGS until every
+    force is below ``fmax`` eV/Å or ``steps`` are done. ``symmetry`` keeps the space group (``FixSymmetry``; off
+    for defects, slabs, molecules)."""
     from ase.constraints import FixSymmetry
     from ase.filters import FrechetCellFilter
-    from ase.optimize import BFGS, FIRE
+    from ase.optimize import BFGS
 
-    if optimizer not in ("BFGS", "FIRE"):
-        raise SimulationError(f"optimizer must be 'BFGS' or 'FIRE'; found {optimizer!r}.")
     if len(atoms) == 0:
         raise SimulationError("Cannot relax an empty structure.")
     work = atoms.copy()
     work.calc = calc
     if symmetry:
         work.set_constraint(FixSymmetry(work, symprec=1e-3))
-    target = FrechetCellFilter(work) if cell else work
-    opt = BFGS(target, logfile=None, maxstep=0.1) if optimizer == "BFGS" else FIRE(target, logfile=None)
+    opt = BFGS(FrechetCellFilter(work) if cell else work, logfile=None, maxstep=0.1)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # FixSymmetry and the filters warn about details we do not need
         converged = bool(opt.run(fmax=fmax, steps=steps))
@@ -76,22 +66,6 @@ def strained(atoms, strain):
     out = atoms.copy()
     out.set_cell(np.asarray(atoms.cell) @ (np.eye(3) + strain).T, scale_atoms=True)
     return out
-
-
-def energy_volume_scan(atoms, calc, linear_strains: Sequence[float], keep_fractional: bool = True):
-    """Volumes (Å³) and energies (eV) of ``atoms`` under isotropic linear strains (cell x (1 + strain)).
-
-    ``keep_fractional=False`` keeps the cartesian positions instead, the chipsff 2024.11.30 mistake that
-    squeezes only the bonds crossing the cell boundary: only for demonstrating the artifact.
-    """
-    volumes, energies = [], []
-    for strain in linear_strains:
-        scaled = atoms.copy()
-        scaled.set_cell(atoms.cell.array * (1 + strain), scale_atoms=keep_fractional)
-        scaled.calc = calc
-        volumes.append(scaled.get_volume())
-        energies.append(scaled.get_potential_energy())
-    return np.array(volumes), np.array(energies)
 
 
 @dataclass
@@ -132,13 +106,18 @@ def fit_eos(volumes, energies, n_atoms: int, eos: str = "birchmurnaghan") -> EOS
     return EOSResult(v, e, float(v0), float(e0), float(b * EV_PER_A3_TO_GPA), rms, not notes, "; ".join(notes) or "ok")
 
 
-def eos_scan(atoms, calc, max_strain: float = 0.01, n_points: int = 9, keep_fractional: bool = True) -> EOSResult:
-    """E(V) over isotropic linear strains in [-max_strain, +max_strain], fitted and checked by ``fit_eos``
-    (volumes and energies of the whole cell)."""
+def eos_scan(atoms, calc, max_strain: float = 0.01, n_points: int = 9) -> EOSResult:
+    """E(V) of the whole cell over isotropic linear strains in [-max_strain, +max_strain] (cell x (1 + strain),
+    fractional coordinates kept), fitted and checked by ``fit_eos``."""
     if not 0 < max_strain < 0.2:
         raise SimulationError(f"max_strain is a fraction, e.g. 0.01 for ±1 % linear strain; found {max_strain}.")
-    strains = np.linspace(-max_strain, max_strain, n_points)
-    volumes, energies = energy_volume_scan(atoms, calc, strains, keep_fractional)
+    volumes, energies = [], []
+    for strain in np.linspace(-max_strain, max_strain, n_points):
+        scaled = atoms.copy()
+        scaled.set_cell(atoms.cell.array * (1 + strain), scale_atoms=True)
+        scaled.calc = calc
+        volumes.append(scaled.get_volume())
+        energies.append(scaled.get_potential_energy())
     return fit_eos(volumes, energies, len(atoms))
 
 
@@ -156,26 +135,6 @@ class MDTrace:
     def etot(self) -> np.ndarray:
         """Total energy (eV/atom) at each recorded step."""
         return np.array(self.epot) + np.array(self.ekin)
-
-
-def _dynamics(atoms, ensemble: str, timestep_fs: float, temperature_K: float, friction: float, seed: int):
-    from ase import units
-    from ase.md.langevin import Langevin
-    from ase.md.verlet import VelocityVerlet
-
-    if ensemble == "nve":
-        return VelocityVerlet(atoms, timestep=timestep_fs * units.fs)
-    if ensemble == "nvt":
-        from ase.constraints import FixCom
-
-        # the thermostat's random kicks must not move the centre of mass
-        atoms.set_constraint([*atoms.constraints, FixCom()])
-        rng = np.random.default_rng(seed)
-        return Langevin(
-            atoms, timestep_fs * units.fs, temperature_K=temperature_K, friction=friction / units.fs, fixcm=False,
-            rng=rng,
-        )
-    raise SimulationError(f"ensemble must be 'nve' or 'nvt', found {ensemble!r}.")
 
 
 def run_md(
@@ -198,14 +157,24 @@ def run_md(
     thermostat's target goes linearly from ``temperature_K`` to it (a quench or a heating ramp).
     ``sample_every`` > 0 keeps a copy of every that-many-th frame in ``trace.frames`` (for g(r)).
     """
+    from ase.constraints import FixCom
+    from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
+    from ase.md.verlet import VelocityVerlet
 
+    if ensemble not in ("nve", "nvt"):
+        raise SimulationError(f"ensemble must be 'nve' or 'nvt', found {ensemble!r}.")
     work = atoms.copy()
     work.calc = calc
     if not np.abs(work.get_momenta()).sum() > 0:
         MaxwellBoltzmannDistribution(work, temperature_K=temperature_K, rng=np.random.default_rng(seed))
         Stationary(work)
-    dyn = _dynamics(work, ensemble, timestep_fs, temperature_K, friction, seed)
+    if ensemble == "nve":
+        dyn = VelocityVerlet(work, timestep=timestep_fs * units.fs)
+    else:  # the thermostat's random kicks must not move the centre of mass
+        work.set_constraint([*work.constraints, FixCom()])
+        dyn = Langevin(work, timestep_fs * units.fs, temperature_K=temperature_K, friction=friction / units.fs,
+                       fixcm=False, rng=np.random.default_rng(seed))  # fmt: skip
     trace, n = MDTrace(), len(work)
     for step in runtime.progress(range(steps + 1), desc=f"MD {ensemble.upper()}", disable=not progress):
         if step > 0:
@@ -220,7 +189,7 @@ def run_md(
             frame = work.copy()
             frame.calc = None
             trace.frames.append(frame)
-    work.set_constraint([c for c in work.constraints if type(c).__name__ != "FixCom"])
+    work.set_constraint([c for c in work.constraints if not isinstance(c, FixCom)])
     return work, trace
 
 
@@ -242,24 +211,6 @@ def rdf(frames, r_max: float = 5.0, n_bins: int = 100) -> tuple[np.ndarray, np.n
         counts, _ = np.histogram(neighbor_list("d", frame, r_max), bins=edges)
         g += counts / (len(frame) * len(frame) / frame.get_volume() * shell)
     return 0.5 * (edges[1:] + edges[:-1]), g / len(frames)
-
-
-def neighbour_shells(atoms, tol: float = 0.05) -> tuple[float, float]:
-    """The first two neighbour-shell distances (Å) of a crystal, periodic images included: the smallest
-    interatomic distance and the next one longer by more than ``tol`` Å. Their midpoint separates the
-    first shell from the second for any lattice (bcc's second shell is only 15 % beyond its first)."""
-    from ase.neighborlist import neighbor_list
-
-    if len(atoms) == 0:
-        raise SimulationError("neighbour_shells needs a structure with atoms; found none.")
-    r_max = 2.0 * float(np.cbrt(atoms.get_volume() / len(atoms)))  # a few shells at any density
-    for _ in range(4):
-        d = np.sort(neighbor_list("d", atoms, r_max))
-        farther = d[d > d[0] + tol] if len(d) else d
-        if len(farther):
-            return float(d[0]), float(farther[0])
-        r_max *= 2
-    raise SimulationError(f"Found fewer than two neighbour shells within {r_max:.1f} Å: is it periodic?")
 
 
 def coordination_number(frames, cutoff: float) -> float:
