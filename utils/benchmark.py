@@ -16,13 +16,11 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import forcefields
-from .files import reachable
 from .runtime import get_device
 from .simulation import eos_scan, relax, strained
 from .structures import is_cubic, lattice_summary, record_to_ase, standard_cell
@@ -97,9 +95,8 @@ def register_calculator(
         raise TypeError(f"{name}: the factory must be a function that returns an ASE calculator, not {factory!r}.")
     if cuda and len(inspect.signature(factory).parameters) < 1:
         raise TypeError(f"{name}: with cuda=True the factory is called as factory(device); it takes no argument.")
-    spec = CalculatorSpec(name, factory, frozenset(elements) if elements is not None else None, note, cuda)
-    CALCULATORS[name] = spec
-    return spec
+    CALCULATORS[name] = CalculatorSpec(name, factory, None if elements is None else frozenset(elements), note, cuda)
+    return CALCULATORS[name]
 
 
 def get_calculator(name: str, device: str | None = None):
@@ -129,12 +126,10 @@ def device_of(calc) -> str:
     return str(getattr(device, "type", device) or "cpu")
 
 
-def available_calculators(
-    names: Iterable[str] | None = None, verbose: bool = True, device: str | None = None
-) -> list[str]:
-    """The names (of ``names`` or of the whole registry) whose calculator builds here; prints why not."""
+def available_calculators(names: Iterable[str], verbose: bool = True, device: str | None = None) -> list[str]:
+    """Those of ``names`` whose calculator builds here; prints why the others do not."""
     ok = []
-    for name in names or list(CALCULATORS):
+    for name in names:
         try:
             get_calculator(name, device)
             ok.append(name)
@@ -161,21 +156,9 @@ def _quietly(factory: Callable[..., Any], *args, **kwargs):
         return factory(*args, **kwargs)
 
 
-def _mace_mp(device: str):
-    """MACE-MP-0 (needs the ``mace-torch`` package and a download of its weights the first time)."""
-    mace_mp = _installed("mace.calculators", "mace_mp", "mace-torch")
-    cached = list((Path.home() / ".cache" / "mace").glob("*.model"))
-    if not cached and not reachable("https://github.com")[0]:
-        raise CalculatorUnavailable(
-            "MACE-MP-0 weights are not cached (~/.cache/mace) and github.com is unreachable: "
-            "run once with network access."
-        )
-    return mace_mp(model="medium", default_dtype="float32", device=device)  # as CHGNet and SevenNet
-
-
-def _published_alignn_ff(device: str, name: str = "mptrj_ff"):
-    """alignn's published universal ALIGNN-FF ``name`` (online download, then cached)."""
-    calc, line = forcefields.published_ff_calculator(name, device=device)
+def _published_alignn_ff(device: str):
+    """alignn's published universal ALIGNN-FF mptrj_ff (online download, then cached)."""
+    calc, line = forcefields.published_ff_calculator("mptrj_ff", device=device)
     if calc is None:
         raise CalculatorUnavailable(line)
     return calc
@@ -221,7 +204,6 @@ register_calculator(
     cuda=True,
     note="alignn's published universal ALIGNN-FF mptrj_ff (MPtrj, PBE/PBE+U); online only: a one-time download",
 )
-register_calculator("MACE-MP-0", _mace_mp, cuda=True, note="optional: needs mace-torch and a one-time weight download")
 
 
 def stress_of(atoms, calc) -> np.ndarray:
