@@ -683,3 +683,29 @@ def test_sample_stream_is_uniform():
 
     counts = Counter(x for seed in range(2000) for x in sample_stream(range(10), 3, seed))
     assert set(counts) == set(range(10)) and max(counts.values()) / min(counts.values()) < 1.3
+
+
+def test_where_keeps_only_matching_records_and_the_record_cap_counts_those(isolated, records, monkeypatch):
+    offline, _ = isolated
+    write_json(offline / "dft_3d.json", records)
+    seen = []
+
+    def low(rec):
+        seen.append(rec["jid"])
+        return rec["formation_energy_peratom"] < -1.55  # JVASP-16 ... JVASP-20
+
+    assert [r["jid"] for r in load_dataset("dft_3d", where=low)] == [f"JVASP-{i}" for i in range(16, 21)]
+    assert len(seen) == len(records)  # every record was offered to the filter, once
+    monkeypatch.setenv("AIMS_MAX_RECORDS", "2")
+    assert [r["jid"] for r in load_dataset("dft_3d", where=low)] == ["JVASP-16", "JVASP-17"]
+
+
+def test_where_filters_the_sample_a_failed_download_falls_back_to(online, monkeypatch, capsys):
+    import requests
+
+    monkeypatch.setattr(requests, "get", lambda *a, **k: (_ for _ in ()).throw(requests.ConnectionError("down")))
+    silicon = load_dataset("dft_3d", fallback_to_sample=True, where=lambda r: r["atoms"]["elements"] == ["Si"] * 2)
+    out = capsys.readouterr().out
+    assert "shipped workshop sample" in out and "matching the filter from the shipped sample" in out
+    assert silicon and all(r["atoms"]["elements"] == ["Si", "Si"] for r in silicon)
+    assert "JVASP-1002" in [r["jid"] for r in silicon]  # the sample holds JARVIS's diamond Si

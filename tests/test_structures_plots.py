@@ -11,7 +11,16 @@ import pytest
 from conftest import make_record
 
 from utils import metrics, plots
-from utils.structures import StructureError, atoms_from_record, from_ase, to_ase
+from utils.structures import (
+    StructureError,
+    atoms_from_record,
+    from_ase,
+    is_cubic,
+    lattice_summary,
+    record_to_ase,
+    standard_cell,
+    to_ase,
+)
 
 
 def test_jarvis_ase_round_trip():
@@ -23,6 +32,19 @@ def test_jarvis_ase_round_trip():
     assert np.allclose(back.frac_coords, atoms.frac_coords)
     assert np.allclose(back.lattice_mat, atoms.lattice_mat)
 
+
+
+def test_standard_cells_of_diamond_si_and_the_cubic_test():
+    from ase.build import bulk
+
+    primitive = record_to_ase(make_record("JVASP-1"))  # two-atom fcc cell of Si, a = 5.4 Å
+    conventional = standard_cell(primitive)
+    assert len(conventional) == 8 and np.allclose(conventional.cell.lengths(), 5.4)
+    assert np.allclose(conventional.cell.angles(), 90)
+    assert len(standard_cell(conventional, primitive=True)) == 2
+    assert is_cubic(primitive) and not is_cubic(bulk("Cu", "hcp", a=2.55, c=4.2))
+    summary = lattice_summary(primitive)
+    assert summary["a"] == pytest.approx(5.4 / np.sqrt(2)) and summary["vol"] == pytest.approx(5.4**3 / 4)
 
 @pytest.mark.parametrize(
     "change, message",

@@ -2,8 +2,8 @@
 Choudhary, ACS Mater. Lett. 2025): a registry of calculators (built on the requested device, downloads fail fast
 offline), the JARVIS elemental solids that formation energies are measured from, and the protocol per material
 and calculator: relaxation, lattice, formation energy, bulk modulus by E-V fit (clamped ions) and by hydrostatic
-strain (relaxed ions), elastic constants. Vacancy and surface energies are helpers that notebook 07b loops over.
-The scorecard, plausibility checks, phonons and timings are taught in the notebooks.
+strain (relaxed ions), elastic constants. The scorecard, the protocol check, phonons, surfaces, vacancies and
+timings are taught in the notebooks.
 """
 
 from __future__ import annotations
@@ -16,27 +16,20 @@ import warnings
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import forcefields
-from .files import reachable
 from .runtime import get_device
 from .simulation import eos_scan, relax, strained
-
-EV_PER_A2_TO_J_PER_M2 = 16.021766208
-"""1 eV/Å² in J/m²."""
+from .structures import is_cubic, lattice_summary, record_to_ase, standard_cell
 
 # fmt: off
 UNITS = {"a": "Å", "b": "Å", "c": "Å", "vol": "Å³", "kv": "GPa", "b_eos": "GPa", "c11": "GPa", "c12": "GPa",
          "c44": "GPa", "form_en": "eV/atom", "vac_en": "eV", "surf_en": "J/m²"}
 """Unit of every property of the scorecard."""
 # fmt: on
-
-EMT_ELEMENTS = frozenset({"Al", "Cu", "Ag", "Au", "Ni", "Pd", "Pt"})
-"""Elements ASE's EMT was fitted for (its H, C, N, O parameters are not meant for real work)."""
 
 
 class CalculatorUnavailable(RuntimeError):
@@ -102,9 +95,8 @@ def register_calculator(
         raise TypeError(f"{name}: the factory must be a function that returns an ASE calculator, not {factory!r}.")
     if cuda and len(inspect.signature(factory).parameters) < 1:
         raise TypeError(f"{name}: with cuda=True the factory is called as factory(device); it takes no argument.")
-    spec = CalculatorSpec(name, factory, frozenset(elements) if elements is not None else None, note, cuda)
-    CALCULATORS[name] = spec
-    return spec
+    CALCULATORS[name] = CalculatorSpec(name, factory, None if elements is None else frozenset(elements), note, cuda)
+    return CALCULATORS[name]
 
 
 def get_calculator(name: str, device: str | None = None):
@@ -134,12 +126,10 @@ def device_of(calc) -> str:
     return str(getattr(device, "type", device) or "cpu")
 
 
-def available_calculators(
-    names: Iterable[str] | None = None, verbose: bool = True, device: str | None = None
-) -> list[str]:
-    """The names (of ``names`` or of the whole registry) whose calculator builds here; prints why not."""
+def available_calculators(names: Iterable[str], verbose: bool = True, device: str | None = None) -> list[str]:
+    """Those of ``names`` whose calculator builds here; prints why the others do not."""
     ok = []
-    for name in names or list(CALCULATORS):
+    for name in names:
         try:
             get_calculator(name, device)
             ok.append(name)
@@ -166,21 +156,9 @@ def _quietly(factory: Callable[..., Any], *args, **kwargs):
         return factory(*args, **kwargs)
 
 
-def _mace_mp(device: str):
-    """MACE-MP-0 (needs the ``mace-torch`` package and a download of its weights the first time)."""
-    mace_mp = _installed("mace.calculators", "mace_mp", "mace-torch")
-    cached = list((Path.home() / ".cache" / "mace").glob("*.model"))
-    if not cached and not reachable("https://github.com")[0]:
-        raise CalculatorUnavailable(
-            "MACE-MP-0 weights are not cached (~/.cache/mace) and github.com is unreachable: "
-            "run once with network access."
-        )
-    return mace_mp(model="medium", default_dtype="float32", device=device)  # as CHGNet and SevenNet
-
-
-def _published_alignn_ff(device: str, name: str = "mptrj_ff"):
-    """alignn's published universal ALIGNN-FF ``name`` (online download, then cached)."""
-    calc, line = forcefields.published_ff_calculator(name, device=device)
+def _published_alignn_ff(device: str):
+    """alignn's published universal ALIGNN-FF mptrj_ff (online download, then cached)."""
+    calc, line = forcefields.published_ff_calculator("mptrj_ff", device=device)
     if calc is None:
         raise CalculatorUnavailable(line)
     return calc
@@ -217,7 +195,7 @@ register_calculator(
 register_calculator(
     "EMT",
     lambda: _installed("ase.calculators.emt", "EMT", "ase")(),
-    elements=EMT_ELEMENTS,
+    elements=["Al", "Cu", "Ag", "Au", "Ni", "Pd", "Pt"],  # what EMT was fitted for (its H, C, N, O are not)
     note="ASE effective-medium theory, classical baseline (7 fcc metals only)",
 )
 register_calculator(
@@ -226,50 +204,6 @@ register_calculator(
     cuda=True,
     note="alignn's published universal ALIGNN-FF mptrj_ff (MPtrj, PBE/PBE+U); online only: a one-time download",
 )
-register_calculator("MACE-MP-0", _mace_mp, cuda=True, note="optional: needs mace-torch and a one-time weight download")
-
-
-def record_to_ase(record: dict[str, Any]):
-    """The ASE ``Atoms`` of a dataset record (its jarvis-tools ``atoms`` dict)."""
-    from .structures import atoms_from_record, to_ase
-
-    return to_ase(atoms_from_record(record))
-
-
-def conventional_cell(atoms, symprec: float = 1e-3):
-    """The conventional standard cell (spglib), in the standard orientation that elastic constants use."""
-    import spglib
-    from ase import Atoms
-
-    cell = (np.asarray(atoms.cell), atoms.get_scaled_positions(), atoms.numbers)
-    lattice, positions, numbers = spglib.standardize_cell(cell, to_primitive=False, symprec=symprec)
-    return Atoms(numbers=numbers, cell=lattice, scaled_positions=positions, pbc=True)
-
-
-def standard_primitive(atoms, symprec: float = 1e-3):
-    """The primitive cell in spglib's standard orientation (the conventional cell's axes): elastic constants
-    computed on it equal those of the conventional cell, at a fraction of the cost."""
-    import spglib
-    from ase import Atoms
-
-    cell = (np.asarray(atoms.cell), atoms.get_scaled_positions(), atoms.numbers)
-    lattice, positions, numbers = spglib.standardize_cell(cell, to_primitive=True, symprec=symprec)
-    return Atoms(numbers=numbers, cell=lattice, scaled_positions=positions, pbc=True)
-
-
-def is_cubic(atoms, symprec: float = 1e-3) -> bool:
-    """True for a cubic space group (195-230)."""
-    import spglib
-
-    data = spglib.get_symmetry_dataset((np.asarray(atoms.cell), atoms.get_scaled_positions(), atoms.numbers), symprec)
-    return data is not None and 195 <= data.number <= 230
-
-
-def energy_of(atoms, calc) -> float:
-    """Potential energy (eV) of ``atoms`` with ``calc`` (on a copy)."""
-    work = atoms.copy()
-    work.calc = calc
-    return float(work.get_potential_energy())
 
 
 def stress_of(atoms, calc) -> np.ndarray:
@@ -279,25 +213,18 @@ def stress_of(atoms, calc) -> np.ndarray:
     return np.asarray(work.get_stress(voigt=True), dtype=float)
 
 
-def lattice_summary(atoms) -> dict[str, float]:
-    """Lattice lengths a, b, c (Å) and cell volume (Å³)."""
-    a, b, c = atoms.cell.lengths()
-    return {"a": float(a), "b": float(b), "c": float(c), "vol": float(atoms.get_volume())}
-
-
 def elastic_tensor(
     atoms,
     calc,
     delta: float = 0.01,
-    relax_ions: bool = True,
     fmax: float = 0.005,
     steps: int = 100,
     cubic: bool = False,
 ) -> np.ndarray:
     """6x6 elastic tensor (GPa) by central differences of the stress under ± ``delta`` strains.
 
-    With ``relax_ions`` the atoms relax inside each strained cell (relaxed-ion constants, as JARVIS-DFT
-    reports them; Si's C44 is ~15 % too high without). Residual stress of the reference cell cancels.
+    The atoms relax inside each strained cell (relaxed-ion constants, as JARVIS-DFT reports them; Si's C44 is
+    ~15 % too high without). Residual stress of the reference cell cancels.
     With ``cubic`` only the strains e1 and e4 are applied (4 stress calculations instead of 12) and the
     tensor is completed by cubic symmetry; ``atoms`` must then be a cubic cell in standard orientation.
     """
@@ -310,7 +237,7 @@ def elastic_tensor(
         for sign in (+1, -1):
             strain = voigt_6_to_full_3x3_strain(sign * delta * np.eye(6)[j]) - np.eye(3)  # ASE adds 1
             cell = strained(atoms, strain)
-            if relax_ions and len(atoms) > 1:
+            if len(atoms) > 1:
                 cell = relax(cell, calc, fmax=fmax, steps=steps, cell=False, symmetry=False).atoms
             stresses.append(stress_of(cell, calc))
         tensor[:, j] = (stresses[0] - stresses[1]) / (2 * delta)
@@ -321,11 +248,6 @@ def elastic_tensor(
         tensor[3:, :] = tensor[:, 3:] = 0.0
         tensor[[3, 4, 5], [3, 4, 5]] = c44
     return 0.5 * (tensor + tensor.T) / GPa
-
-
-def voigt_bulk_modulus(c: np.ndarray) -> float:
-    """Voigt bulk modulus Kv = [(C11+C22+C33) + 2(C12+C13+C23)] / 9 (the JARVIS ``bulk_modulus_kv``)."""
-    return float((c[0, 0] + c[1, 1] + c[2, 2] + 2 * (c[0, 1] + c[0, 2] + c[1, 2])) / 9)
 
 
 def bulk_modulus_hydrostatic(atoms, calc, delta: float = 0.01, fmax: float = 0.005, steps: int = 50) -> float:
@@ -346,96 +268,12 @@ def bulk_modulus_hydrostatic(atoms, calc, delta: float = 0.01, fmax: float = 0.0
     return (mean_stress[0] - mean_stress[1]) / (2 * 3 * delta) / GPa
 
 
-def cubic_constants(c: np.ndarray) -> dict[str, float]:
-    """C11, C12, C44 averaged over the cubic-equivalent entries."""
-    return {
-        "c11": float(np.mean([c[0, 0], c[1, 1], c[2, 2]])),
-        "c12": float(np.mean([c[0, 1], c[0, 2], c[1, 2]])),
-        "c44": float(np.mean([c[3, 3], c[4, 4], c[5, 5]])),
-    }
-
-
 def formation_energy_per_atom(energy: float, symbols: Sequence[str], mu: dict[str, float]) -> float:
     """(E - sum_i mu_i) / N in eV/atom; NaN when a chemical potential is missing."""
     try:
         return float((energy - sum(mu[s] for s in symbols)) / len(symbols))
     except KeyError:
         return math.nan
-
-
-def _supercell_for(atoms, min_length: float):
-    """The smallest diagonal repetition of ``atoms`` whose three perpendicular widths reach ``min_length`` Å."""
-    cell = np.asarray(atoms.cell)
-    volume = abs(np.linalg.det(cell))
-    widths = [volume / np.linalg.norm(np.cross(cell[(i + 1) % 3], cell[(i + 2) % 3])) for i in range(3)]
-    reps = [max(1, math.ceil(min_length / w - 1e-6)) for w in widths]
-    return atoms.repeat(reps)
-
-
-def vacancy_formation_energy(
-    atoms, calc, element: str, mu: float, min_length: float = 8.0, fmax: float = 0.02, steps: int = 150
-) -> float:
-    """E_vac = E(supercell - one ``element`` atom, relaxed ions) - E(supercell) + mu_element (eV).
-
-    The supercell is the relaxed cell repeated to at least ``min_length`` Å; the cell is kept fixed.
-    """
-    supercell = _supercell_for(atoms, min_length)
-    e_perfect = energy_of(supercell, calc)
-    index = next(i for i, s in enumerate(supercell.get_chemical_symbols()) if s == element)
-    defect = supercell.copy()
-    del defect[index]
-    e_defect = relax(defect, calc, fmax=fmax, steps=steps, cell=False, symmetry=False).energy
-    return float(e_defect - e_perfect + mu)
-
-
-def build_slab(conventional, miller: tuple[int, int, int], min_thickness: float = 10.0, vacuum: float = 8.0):
-    """A stoichiometric slab with ``miller`` facets, at least ``min_thickness`` Å thick, ~2 x ``vacuum`` Å gap.
-
-    pymatgen's ``SlabGenerator`` lists the possible terminations; the one that breaks the fewest
-    nearest-neighbour bonds is kept (Si(111): one bond per surface atom, not three).
-    """
-    from ase.neighborlist import neighbor_list
-    from pymatgen.core.surface import SlabGenerator
-    from pymatgen.io.ase import AseAtomsAdaptor
-
-    structure = AseAtomsAdaptor.get_structure(conventional)
-    generator = SlabGenerator(
-        structure, miller, min_thickness, 2 * vacuum, center_slab=True, lll_reduce=True, in_unit_planes=False
-    )
-    slabs = generator.get_slabs()
-    if not slabs:
-        raise ValueError(f"pymatgen found no slab for {structure.composition.reduced_formula} {miller}")
-    cutoff = 1.15 * float(neighbor_list("d", conventional, 5.0).min())
-    bulk_cn = np.bincount(neighbor_list("i", conventional, cutoff), minlength=len(conventional))
-    cn_of = {int(z): int(bulk_cn[conventional.numbers == z].max()) for z in set(conventional.numbers)}
-    best = None
-    for slab in slabs:
-        atoms = AseAtomsAdaptor.get_atoms(slab)
-        atoms.calc = None
-        cn = np.bincount(neighbor_list("i", atoms, cutoff), minlength=len(atoms))
-        broken = int(sum(cn_of[int(z)] for z in atoms.numbers) - cn.sum())
-        if best is None or broken < best[0]:
-            best = (broken, atoms)
-    return best[1]
-
-
-def surface_energy(
-    conventional,
-    calc,
-    miller: tuple[int, int, int],
-    bulk_energy_per_atom: float,
-    min_thickness: float = 10.0,
-    vacuum: float = 8.0,
-    relax_steps: int = 50,
-) -> float:
-    """gamma = (E_slab - N e_bulk) / (2 A) in J/m², slab ions relaxed for ``relax_steps`` (0 = unrelaxed)."""
-    slab = build_slab(conventional, miller, min_thickness, vacuum)
-    if relax_steps > 0:
-        energy = relax(slab, calc, fmax=0.05, steps=relax_steps, cell=False, symmetry=False).energy
-    else:
-        energy = energy_of(slab, calc)
-    area = np.linalg.norm(np.cross(slab.cell[0], slab.cell[1]))
-    return float((energy - len(slab) * bulk_energy_per_atom) / (2 * area) * EV_PER_A2_TO_J_PER_M2)
 
 
 # --- The JARVIS elemental solids: the zero of formation energies ---
@@ -450,32 +288,23 @@ def jarvis_elemental_reference_jids() -> dict[str, str]:
 
 
 def elemental_solids(elements: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-    """element -> the single-element dft_3d records of ``elements`` (jid, atoms, formation_energy_peratom,
-    spg_symbol), streamed from the dft_3d file the data layer reads now (sample, folder or download).
+    """element -> the single-element dft_3d records of ``elements`` that have a formation energy, picked while
+    dft_3d is streamed (``load_dataset`` with ``fallback_to_sample``: the shipped sample when a download fails).
 
     JARVIS gives an elemental solid a formation energy too: its energy per atom above the element's
     reference solid (0 for the reference itself). Elements with no such record map to an empty list.
-    When the download fails (no ``AIMS_DATA_DIR``), the shipped sample is read, as by
-    ``load_dataset(..., fallback_to_sample=True)``.
     """
-    from .data import SAMPLE_DIR, data_folder, dataset_path, is_missing
-    from .files import DatasetError, iter_records
+    from .data import is_missing, load_dataset
 
-    try:
-        path = dataset_path("dft_3d")
-    except DatasetError as exc:  # online without network: the sample, as load_dataset's fallback
-        if data_folder() is not None or not (SAMPLE_DIR / "dft_3d.json.zip").exists():
-            raise
-        path = SAMPLE_DIR / "dft_3d.json.zip"
-        print(f"dft_3d: could not be loaded online ({str(exc).splitlines()[0][:200]}); "
-              "elemental solids from the shipped sample instead.")  # fmt: skip
     wanted = set(elements)
-    found: dict[str, list[dict[str, Any]]] = {el: [] for el in sorted(wanted)}
-    for rec in iter_records(path, ["jid", "atoms", "formation_energy_peratom"]):
+
+    def is_solid(rec: dict[str, Any]) -> bool:
         symbols = set(rec["atoms"]["elements"])
-        if len(symbols) == 1 and symbols <= wanted and not is_missing(rec["formation_energy_peratom"]):
-            keep = {k: rec.get(k) for k in ("jid", "atoms", "formation_energy_peratom", "spg_symbol")}
-            found[symbols.pop()].append(keep)
+        return len(symbols) == 1 and symbols <= wanted and not is_missing(rec.get("formation_energy_peratom"))
+
+    found: dict[str, list[dict[str, Any]]] = {el: [] for el in sorted(wanted)}
+    for rec in load_dataset("dft_3d", fallback_to_sample=True, where=is_solid):
+        found[rec["atoms"]["elements"][0]].append(rec)
     return found
 
 
@@ -490,11 +319,11 @@ def pick_elemental_reference(element: str, solids: Sequence[dict[str, Any]], max
     return (exact or near or [None])[0]
 
 
-def chemical_potential(record: dict[str, Any], calc, fmax: float = 0.005, steps: int = 200) -> float:
+def chemical_potential(record: dict[str, Any], calc) -> float:
     """mu (eV/atom) of an element with ``calc``: the energy per atom of ``record`` (an elemental solid)
     relaxed with ``calc``, minus JARVIS's energy of that solid above the element's reference solid, so that
     formation energies share JARVIS-DFT's zero. Written out in notebook 07a, section 4."""
-    relaxed = relax(record_to_ase(record), calc, fmax=fmax, steps=steps)
+    relaxed = relax(record_to_ase(record), calc, fmax=0.005, steps=200)
     return relaxed.energy / len(relaxed.atoms) - float(record["formation_energy_peratom"])
 
 
@@ -528,16 +357,13 @@ class Settings:
             )
 
 
-def _elastic_values(cell, calc, ref: dict[str, Any], s: Settings) -> list[tuple[str, float, Any, str]]:
-    """(property, value, DFT reference, site) of C11, C44 (and C12 of a cubic crystal)."""
+def _elastic_constants(cell, calc, s: Settings) -> dict[str, float]:
+    """C11, C44 (and C12 of a cubic crystal) in GPa, as ``s.elastic`` asks."""
     cubic = is_cubic(cell)
     if s.elastic == "none" or (s.elastic == "cubic" and not cubic):
-        return []
+        return {}
     c = elastic_tensor(cell, calc, delta=s.strain, cubic=cubic, steps=s.ion_steps, fmax=s.fmax)
-    if cubic:
-        constants = cubic_constants(c)
-        return [(k, constants[k], ref.get(k), "") for k in ("c11", "c12", "c44")]
-    return [("c11", c[0, 0], ref.get("c11"), ""), ("c44", c[3, 3], ref.get("c44"), "")]
+    return {"c11": c[0, 0], "c12": c[0, 1], "c44": c[3, 3]} if cubic else {"c11": c[0, 0], "c44": c[3, 3]}
 
 
 def benchmark_material(
@@ -558,20 +384,23 @@ def benchmark_material(
             f"benchmark_material needs a record with 'jid' and 'atoms' (jarvis-tools' schema, e.g. one of "
             f"load_dataset('chipsff_reference')); {record.get('jid', 'this record')} lacks {', '.join(missing)}."
         )
-    s, t0, ref = settings or Settings(), time.perf_counter(), record.get("reference", {})
+    s, t0 = settings or Settings(), time.perf_counter()
     relaxed = relax(record_to_ase(record), calc, fmax=s.fmax, steps=s.relax_steps)
-    values = [(key, value, ref.get(key), "") for key, value in lattice_summary(relaxed.atoms).items()]
-    e_form = formation_energy_per_atom(relaxed.energy, relaxed.atoms.get_chemical_symbols(), mu)
     eos = eos_scan(relaxed.atoms, calc, s.strain, s.eos_points)
-    kv = bulk_modulus_hydrostatic(relaxed.atoms, calc, s.strain, s.fmax, s.ion_steps)
-    values += [("form_en", e_form, ref.get("form_en"), ""), ("b_eos", eos.bulk_modulus, ref.get("kv"), "")]
-    values.append(("kv", kv, ref.get("kv"), ""))
-    values += _elastic_values(standard_primitive(relaxed.atoms), calc, ref, s)
+    values = {
+        **lattice_summary(relaxed.atoms),
+        "form_en": formation_energy_per_atom(relaxed.energy, relaxed.atoms.get_chemical_symbols(), mu),
+        "b_eos": eos.bulk_modulus,
+        "kv": bulk_modulus_hydrostatic(relaxed.atoms, calc, s.strain, s.fmax, s.ion_steps),
+        **_elastic_constants(standard_cell(relaxed.atoms, primitive=True), calc, s),
+    }
+    dft = {**record.get("reference", {}), "b_eos": record.get("reference", {}).get("kv")}  # one Kv, two routes
     formula = relaxed.atoms.get_chemical_formula(mode="reduce")
     rows = [
-        {"jid": record["jid"], "formula": formula, "calculator": calc_name, "property": prop, "site": site,
-         "value": float(value), "reference": math.nan if reference is None else float(reference), "unit": UNITS[prop]}
-        for prop, value, reference, site in values
+        {"jid": record["jid"], "formula": formula, "calculator": calc_name, "property": prop, "site": "",
+         "value": float(value), "reference": math.nan if dft.get(prop) is None else float(dft[prop]),
+         "unit": UNITS[prop]}
+        for prop, value in values.items()
     ]  # fmt: skip
     extras = {"eos": eos, "atoms": relaxed.atoms, "cubic": is_cubic(relaxed.atoms), "seconds": time.perf_counter() - t0}
     extras.update(relax_converged=relaxed.converged, relax_steps=relaxed.steps)

@@ -86,13 +86,9 @@ def _build_chipsff_reference() -> list[Record]:
         table, _ = leaderboard.benchmark_table(f"ES/SinglePropertyPrediction/{stem}.json.zip")
         experiments[key] = _flat(table) if table is not None else {}
     jids = sorted(tables["kv"])
-    wanted = set(jids)
-    path = data.dataset_path("dft_3d")
-    structures = {
-        rec["jid"]: rec["atoms"]
-        for rec in files.iter_records(path, data.required_keys("dft_3d"))
-        if rec["jid"] in wanted
-    }
+    wanted, path = set(jids), data.dataset_path("dft_3d")
+    chipsff = files.read_records(path, data.required_keys("dft_3d"), where=lambda rec: rec["jid"] in wanted)
+    structures = {rec["jid"]: rec["atoms"] for rec in chipsff}
     records = reference_records(structures, tables, experiments, jids)
     where = f"dft_3d ({path})"
     if not records:

@@ -26,6 +26,7 @@ import numbers
 import os
 import re
 import warnings
+from collections.abc import Callable
 from contextvars import ContextVar
 from functools import lru_cache
 from pathlib import Path
@@ -211,27 +212,25 @@ def _figshare_file(name: str) -> Path:
 
 
 def _read_source(
-    name: str, path: Path | None, limit: int | None, required: list[str], sample: tuple[int, int] | None = None
+    name: str, path: Path | None, limit: int | None, required: list[str], sample=None, where=None
 ) -> list[Record]:
     """Records of ``name`` from ``path`` (a data-folder file), or (None) from the cached download, which a
-    damaged file re-fetches."""
+    damaged file re-fetches (``read_records`` applies ``limit``, ``sample`` and ``where``)."""
     if path is not None:
-        return read_records(path, required, label=f"{name} ({path})", max_records=limit, sample=sample)
-    read = lambda cached: read_records(cached, required, f"cached {name}", limit, sample)  # noqa: E731
+        return read_records(path, required, f"{name} ({path})", limit, sample, where)
+    read = lambda cached: read_records(cached, required, f"cached {name}", limit, sample, where)  # noqa: E731
     records = read_cache(_figshare_file(name), read)
     return read(_figshare_file(name)) if records is None else records  # None: fetched again just now
 
 
-def _read_records_of(
-    name: str, folder: Path | None, limit: int | None, sample: tuple[int, int] | None = None
-) -> list[Record]:
+def _read_records_of(name: str, folder: Path | None, limit: int | None, sample=None, where=None) -> list[Record]:
     """``_read_source``; ``mlearn_<El>`` is a per-element file, or the single-element configurations of the
     whole mlearn set (``energy`` copied to ``total_energy`` where absent; forcefields decides its unit)."""
     path = None if folder is None else _folder_file(name, folder)
     if not name.startswith(MLEARN_PREFIX) or (path is not None and path.name.startswith(name)):
-        return _read_source(name, path, limit, required_keys(name), sample)
+        return _read_source(name, path, limit, required_keys(name), sample, where)
     element = name[len(MLEARN_PREFIX) :]  # path: None (download) or the whole mlearn set of the folder
-    records = [dict(r) for r in _read_source("mlearn", path, None, required_keys("mlearn"))]
+    records = [dict(r) for r in _read_source("mlearn", path, None, required_keys("mlearn"), where=where)]
     records = [r for r in records if set(r["atoms"]["elements"]) == {element}]
     for rec in records:
         if "total_energy" not in rec and "energy" in rec:
@@ -262,11 +261,13 @@ def load_dataset(
     fallback_to_sample: bool = False,
     max_records: int | None = None,
     seed: int = 42,
+    where: Callable[[Record], bool] | None = None,
 ) -> list[Record]:
     """Records of dataset ``name`` (see ``known_datasets()``) from ``data_source()``.
 
-    With ``max_records`` a seeded uniform random sample of that many records is kept, drawn while the file is
-    streamed, so memory holds only those (the whole dft_3d holds several GB as Python objects).
+    With ``where`` only the records for which ``where(record)`` is true are kept; with ``max_records`` a seeded
+    uniform random sample of that many records. Both act while the file is streamed, so memory holds only the
+    records kept (the whole dft_3d holds several GB as Python objects).
 
     With ``verbose`` one line says where the records came from. Env ``AIMS_MAX_RECORDS=N`` keeps only the
     first N records, read as a stream (small machines). With ``fallback_to_sample``, a failed download is
@@ -285,10 +286,10 @@ def load_dataset(
             from .chipsff_reference import cached_records
 
             records, source = cached_records(name)
-            limit = None
+            records, limit = [r for r in records if where is None or where(r)], None
         else:
             sample = None if max_records is None else (max_records, seed)
-            records = _read_records_of(name, folder, limit, sample)
+            records = _read_records_of(name, folder, limit, sample, where)
             source = folder_label(folder) if folder else f"jarvis-tools figshare (cache {cache_dir()})"
     except DatasetError as exc:
         if folder is not None or not fallback_to_sample:
@@ -299,7 +300,7 @@ def load_dataset(
         # sample's split files by itself when their download fails
         token = _SAMPLE_FALLBACK.set(True)
         try:
-            return load_dataset(name, verbose=verbose, max_records=max_records, seed=seed)
+            return load_dataset(name, verbose=verbose, max_records=max_records, seed=seed, where=where)
         finally:
             _SAMPLE_FALLBACK.reset(token)
     records = _without_duplicates(records, f"{name} from {source}")
@@ -307,7 +308,8 @@ def load_dataset(
         capped = f" (capped by AIMS_MAX_RECORDS={limit})" if limit is not None and len(records) >= limit else ""
         if max_records is not None and len(records) >= max_records:
             capped += f" (a random {max_records}, seed {seed})"
-        print(f"{name}: {len(records)} records from {source}{capped}")
+        kept = " matching the filter" if where is not None else ""
+        print(f"{name}: {len(records)} records{kept} from {source}{capped}")
     return records
 
 

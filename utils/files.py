@@ -145,10 +145,13 @@ def read_records(
     label: str | None = None,
     max_records: int | None = None,
     sample: tuple[int, int] | None = None,
+    where: Callable[[Record], bool] | None = None,
 ) -> list[Record]:
-    """Every validated record of ``path`` (see ``iter_records``), or only the first ``max_records``; with
-    ``sample=(k, seed)`` a seeded uniform sample of k of them, drawn while streaming (memory for k records)."""
-    records = itertools.islice(iter_records(path, required_keys, label), max_records)
+    """Every validated record of ``path`` (see ``iter_records``) for which ``where(record)`` is true (all without
+    ``where``), or only the first ``max_records`` of them; with ``sample=(k, seed)`` a seeded uniform sample of k
+    of them. Filter, cap and sample act while the file is streamed: memory holds only the records kept."""
+    records = iter_records(path, required_keys, label)
+    records = itertools.islice(records if where is None else filter(where, records), max_records)
     return list(records) if sample is None else sample_stream(records, *sample)
 
 

@@ -1,4 +1,4 @@
-"""Crystal structures: jarvis-tools ``Atoms`` from records, and conversions to and from ASE."""
+"""Crystal structures: jarvis-tools ``Atoms`` from records, conversions to and from ASE, standard cells (spglib)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,9 @@ LENGTH_RANGE = (0.5, 1000.0)
 
 VOLUME_PER_ATOM_RANGE = (1.0, 1e5)
 """Å³ per atom. Solids hold 5 to 50, a molecule or a 2D sheet in a box of vacuum up to a few thousand."""
+
+SYMPREC = 1e-3
+"""Å, spglib's tolerance for the symmetry of a relaxed cell."""
 
 
 class StructureError(ValueError):
@@ -94,3 +97,36 @@ def from_ase(ase_atoms):
         elements=list(ase_atoms.get_chemical_symbols()),
         cartesian=False,
     )
+
+
+def record_to_ase(record: dict[str, Any]):
+    """The ASE ``Atoms`` of a dataset record (its jarvis-tools ``atoms`` dict)."""
+    return to_ase(atoms_from_record(record))
+
+
+def _spglib_cell(atoms) -> tuple:
+    return np.asarray(atoms.cell), atoms.get_scaled_positions(), atoms.numbers
+
+
+def standard_cell(atoms, primitive: bool = False):
+    """spglib's conventional standard cell, or with ``primitive`` the primitive cell in the same standard
+    orientation: elastic constants computed on either are equal, JARVIS reports them in that orientation."""
+    import spglib
+    from ase import Atoms as AseAtoms
+
+    lattice, positions, numbers = spglib.standardize_cell(_spglib_cell(atoms), to_primitive=primitive, symprec=SYMPREC)
+    return AseAtoms(numbers=numbers, cell=lattice, scaled_positions=positions, pbc=True)
+
+
+def is_cubic(atoms) -> bool:
+    """True for a cubic space group (195-230)."""
+    import spglib
+
+    data = spglib.get_symmetry_dataset(_spglib_cell(atoms), SYMPREC)
+    return data is not None and 195 <= data.number <= 230
+
+
+def lattice_summary(atoms) -> dict[str, float]:
+    """Lattice lengths a, b, c (Å) and cell volume (Å³) of ASE ``atoms``."""
+    a, b, c = atoms.cell.lengths()
+    return {"a": float(a), "b": float(b), "c": float(c), "vol": float(atoms.get_volume())}
