@@ -66,14 +66,15 @@ def atoms_to_text(atoms) -> str:
 
 
 def _three_numbers(fields: list[str], line_no: int) -> list[float]:
+    """Three finite numbers from three text fields, or an error that names the line."""
     if len(fields) != 3:
-        raise StructureTextError(f"Line {line_no} must hold 3 numbers; found {len(fields)} fields: {fields}.")
+        raise StructureTextError(f"Line {line_no} must hold 3 numbers: {fields}.")
     try:
         values = [float(f) for f in fields]
     except ValueError:
         raise StructureTextError(f"Line {line_no}: non-numeric field in {fields}.") from None
     if not all(math.isfinite(v) for v in values):
-        raise StructureTextError(f"Line {line_no}: non-numeric field (nan or inf) in {fields}.")
+        raise StructureTextError(f"Line {line_no}: nan or inf in {fields}.")
     return values
 
 
@@ -87,14 +88,14 @@ def text_to_atoms(text: str):
 
     lines = [line.split() for line in str(text).strip().splitlines() if line.strip()]
     if len(lines) < 3:
-        raise StructureTextError(f"Wrong line count: need lengths, angles and one atom line; found {len(lines)}.")
+        raise StructureTextError(f"Wrong line count: need lengths, angles and an atom line; found {len(lines)}.")
     lengths, angles = _three_numbers(lines[0], 1), _three_numbers(lines[1], 2)
     check_cell(lengths, angles, n_atoms=len(lines) - 2)
     for i, fields in enumerate(lines[2:], start=3):
         if len(fields) != 4:
             raise StructureTextError(f"Line {i}: an atom line must be 'Element x y z'; found {fields}.")
         if fields[0] not in chem_data:
-            raise StructureTextError(f"Line {i}: unknown element {fields[0]!r} (expected a symbol such as 'Nb').")
+            raise StructureTextError(f"Line {i}: unknown element {fields[0]!r}.")
     coords = [_three_numbers(fields[1:], i) for i, fields in enumerate(lines[2:], start=3)]
     lattice = Lattice.from_parameters(*lengths, *angles)
     return Atoms(lattice_mat=lattice.matrix, coords=coords, elements=[f[0] for f in lines[2:]], cartesian=False)
