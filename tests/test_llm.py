@@ -40,6 +40,12 @@ def rocksalt(a: float = 5.64) -> Atoms:
     return Atoms(lattice_mat=lat.matrix, coords=[[0, 0, 0], [0.5, 0.5, 0.5]], elements=["Na", "Cl"], cartesian=False)
 
 
+def tiny_llama(texts: list[str]):
+    """A one-layer Llama from scratch and its tokenizer, trained on ``texts``."""
+    base = llm.load_base_model(None, texts, "cpu", vocab_size=300, tiny=dict(hidden=32, layers=1, heads=2))
+    return base.model, base.tokenizer
+
+
 def cubic(symbols: list[str], coords: list[list[float]], a: float) -> Atoms:
     return Atoms(lattice_mat=np.eye(3) * a, coords=coords, elements=symbols, cartesian=False)
 
@@ -82,11 +88,6 @@ def test_physical_cells_pass():
 def test_non_physical_cells_are_rejected_with_a_reason(lengths, angles, n_atoms, reason):
     with pytest.raises(llm.StructureTextError, match=reason):
         llm.check_cell(lengths, angles, n_atoms)
-
-
-def test_cell_volume_matches_jarvis():
-    lat = Lattice.from_parameters(3, 4, 5, 80, 95, 110)
-    assert llm.cell_volume([3, 4, 5], [80, 95, 110]) == pytest.approx(abs(np.linalg.det(lat.matrix)), rel=1e-5)
 
 
 # ------------------------------------------------------------------------------------------ hub switch
@@ -184,8 +185,7 @@ def test_load_base_model_with_a_partial_cache_and_a_reachable_hub(monkeypatch, t
     import transformers
 
     texts = ["3.99 3.99 3.99\n60 60 60\nNa 0.000 0.000 0.000"] * 4
-    tokenizer = llm.train_tokenizer(texts, vocab_size=300)
-    model = llm.tiny_llama(tokenizer, hidden=32, layers=1, heads=2)
+    model, tokenizer = tiny_llama(texts)
 
     def from_pretrained(name, local_files_only=False, **kwargs):
         if local_files_only:
@@ -203,26 +203,17 @@ def test_offline_without_cache_builds_models_from_scratch(recwarn):
     texts = ["Nb crystallizes in the cubic Im-3m spacegroup. 3.30 3.30 3.30"] * 4
     base = llm.load_base_model("some-org/not-cached", texts, "cpu", vocab_size=300, tiny=dict(hidden=32, layers=1))
     assert base.kind == "scratch" and "HF_HUB_OFFLINE" in base.reason
-    assert type(base.model).__name__ == "LlamaForCausalLM"
-    encoder, tok, how = llm.load_encoder("some-org/not-cached", texts, "cpu", 300, dict(hidden=32, layers=1, heads=2))
-    assert how.startswith("small BERT-style encoder from scratch") and encoder.config.hidden_size == 32
+    assert type(base.model).__name__ == "LlamaForCausalLM" and base.model.config.hidden_size == 32
     assert not [w for w in recwarn if "Could not load" in str(w.message)]  # a model not cached is no surprise
 
 
 def test_local_folders_are_loaded(tmp_path):
-    from transformers import BertConfig, BertModel
-
     texts = ["3.99 3.99 3.99\n60 60 60\nNa 0.000 0.000 0.000"] * 4
-    tokenizer = llm.train_tokenizer(texts, vocab_size=300)
-    llm.tiny_llama(tokenizer, hidden=32, layers=1, heads=2).save_pretrained(tmp_path / "lm")
+    model, tokenizer = tiny_llama(texts)
+    model.save_pretrained(tmp_path / "lm")
     tokenizer.save_pretrained(tmp_path / "lm")
     base = llm.load_base_model(str(tmp_path / "lm"), texts, "cpu")
-    assert base.kind == "pretrained" and "local folder" in base.reason
-    config = BertConfig(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2)
-    BertModel(config).save_pretrained(tmp_path / "enc")
-    tokenizer.save_pretrained(tmp_path / "enc")
-    encoder, _, how = llm.load_encoder(str(tmp_path / "enc"), texts, "cpu")
-    assert how.startswith("pretrained encoder") and encoder.config.hidden_size == 32
+    assert base.kind == "pretrained" and "local folder" in base.reason and base.model.config.hidden_size == 32
 
 
 def test_broken_local_folder_warns_and_falls_back(tmp_path):
@@ -244,8 +235,7 @@ def test_tokenizer_round_trip_and_special_tokens():
 
 
 def test_generate_returns_one_text_per_prompt_and_restores_padding():
-    tok = llm.train_tokenizer(["Na 0.000 0.000 0.000\nCl 0.500 0.500 0.500"] * 3, vocab_size=300)
-    model = llm.tiny_llama(tok, hidden=32, layers=1, heads=2)
+    model, tok = tiny_llama(["Na 0.000 0.000 0.000\nCl 0.500 0.500 0.500"] * 3)
     out = llm.generate(model, tok, ["Na", "Cl 0.5"], "cpu", max_new_tokens=4)
     assert len(out) == 2 and all(isinstance(t, str) for t in out)
     assert tok.padding_side == "right"
@@ -298,9 +288,9 @@ def test_structure_matcher_rejects_a_different_lattice():
     squashed = Atoms(
         lattice_mat=np.diag([3.3, 3.3, 5.0]), coords=truth.frac_coords, elements=truth.elements, cartesian=False
     )
-    assert llm.match_structures(squashed, truth) is None
     row = llm.evaluate_one(squashed, "", truth)
-    assert not row["matched"] and (row["lattice_mae"], row["angle_mae"]) == pytest.approx(((5.0 - 3.3) / 3, 0.0))
+    assert row["composition_match"] and row["valid_distance"] and not row["matched"]
+    assert (row["lattice_mae"], row["angle_mae"]) == pytest.approx(((5.0 - 3.3) / 3, 0.0))
 
 
 def test_evaluate_needs_one_truth_per_structure():
@@ -316,7 +306,7 @@ def test_structure_text_round_trip_gives_the_same_crystal():
     text = llm.atoms_to_text(truth)
     assert text.splitlines()[1] == "60 60 60" and text.splitlines()[2] == "Na 0.000 0.000 0.000"
     back = llm.text_to_atoms(text)
-    assert back.elements == truth.elements and llm.match_structures(back, truth) < 0.01
+    assert back.elements == truth.elements and llm.evaluate_one(back, "", truth)["rms"] < 0.01
 
 
 @pytest.mark.parametrize(
@@ -355,8 +345,7 @@ def test_alpaca_record_states_formula_and_value_and_its_prompt_ends_before_the_o
 @pytest.fixture(scope="module")
 def tiny_lm():
     texts = [llm.atoms_to_text(rocksalt(a)) for a in (5.4, 5.6, 5.8, 6.0)]
-    tok = llm.train_tokenizer(texts * 4, vocab_size=300)
-    return llm.tiny_llama(tok, hidden=32, layers=1, heads=2), tok, texts
+    return (*tiny_llama(texts * 4), texts)
 
 
 def test_lm_loss_scores_only_the_completion_and_is_nan_without_texts(tiny_lm):
@@ -444,15 +433,16 @@ def test_nothing_to_score_gives_nan_rates():
 
 def test_overlapping_atoms_skip_the_structure_matcher(monkeypatch):
     """200 atoms in a 1 Å cube used to keep StructureMatcher busy for 40 s; such a structure is invalid anyway."""
+    from pymatgen.analysis import structure_matcher
+
     rng = np.random.default_rng(0)
     crowded = Atoms(lattice_mat=np.eye(3), coords=rng.random((200, 3)), elements=["Si"] * 200, cartesian=False)
     truth = cubic(["Si", "Si"], [[0, 0, 0], [0.25, 0.25, 0.25]], 5.43)
 
-    def refuse(*args):
-        raise AssertionError("the structure matcher ran on overlapping atoms")
-
-    monkeypatch.setattr(llm, "match_structures", refuse)
+    calls: list = []  # evaluate_one takes any matcher failure for "no match", so calls are counted, not refused
+    monkeypatch.setattr(structure_matcher, "StructureMatcher", lambda *a, **k: calls.append(a))
     start = time.monotonic()
     row = llm.evaluate_one(crowded, "", truth)
     assert time.monotonic() - start < 5
     assert row["composition_match"] and not row["valid_distance"] and not row["matched"] and row["rms"] is None
+    assert not calls, "the structure matcher ran on overlapping atoms"

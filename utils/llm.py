@@ -1,10 +1,8 @@
 """Plumbing of lesson 05 (AtomGPT-style language models). The lesson writes its ideas out by hand first
-(structure text and its parser, Alpaca records, the next-token loss and training loop: notebooks 05a and 05b);
+(structure text and its parser, Alpaca records: notebook 05a; the next-token loss and training loop: 05b);
 the copies here, each saying where it is written out, let the later parts reuse them. Here too: the guard
-against non-physical cells (:func:`check_cell`); base models that are pretrained when they load (hub first,
-then the local cache) or built from scratch (:func:`load_base_model`, :func:`load_encoder`); the estimate of
-the memory a fine-tuning run needs (:func:`training_memory_gb`); batched generation; the
-JARVIS-Leaderboard AtomGen-style scoring of generated structures.
+against non-physical cells, base models that are pretrained when they load or built from scratch, the
+memory a fine-tuning run needs, batched generation and the JARVIS-Leaderboard AtomGen-style scoring.
 """
 
 from __future__ import annotations
@@ -18,9 +16,6 @@ from typing import Any, Callable
 import numpy as np
 
 from . import files, runtime
-
-MATCHER_KWARGS = {"stol": 0.5, "ltol": 0.3, "angle_tol": 10}
-"""StructureMatcher tolerances of the CDVAE / JARVIS-leaderboard AtomGen benchmark."""
 
 MIN_DISTANCE_OK = 0.5
 """Å. A generated structure with two atoms closer than this is counted as invalid (CDVAE's criterion)."""
@@ -36,22 +31,9 @@ class StructureTextError(ValueError):
     """A structure text could not be turned into a crystal; the message says which line is wrong and why."""
 
 
-def cell_volume(lengths: list[float], angles_deg: list[float]) -> float:
-    """Volume (Å³) of the cell with these lattice lengths and angles; <= 0 when no such cell exists."""
-    a, b, c = lengths
-    ca, cb, cg = (math.cos(math.radians(x)) for x in angles_deg)
-    disc = 1.0 - ca * ca - cb * cb - cg * cg + 2.0 * ca * cb * cg
-    if disc <= 0:
-        return 0.0 if disc == 0 else -math.sqrt(-disc) * a * b * c
-    return a * b * c * math.sqrt(disc)
-
-
-def check_cell(lengths: list[float], angles: list[float], n_atoms: int, max_atoms: int = MAX_ATOMS) -> None:
-    """Raise :class:`StructureTextError` unless the cell is physical.
-
-    Physical: finite lengths within :data:`LENGTH_RANGE` (Å), angles strictly between 0 and 180 degrees
-    that close a cell of positive volume, and 1 to ``max_atoms`` atoms.
-    """
+def check_cell(lengths: list[float], angles: list[float], n_atoms: int) -> None:
+    """Raise :class:`StructureTextError` unless the cell is physical: finite lengths within :data:`LENGTH_RANGE`
+    (Å), angles strictly between 0 and 180 degrees that close a cell of positive volume, 1 to MAX_ATOMS atoms."""
     lengths, angles = [float(x) for x in lengths], [float(x) for x in angles]
     lo, hi = LENGTH_RANGE
     if not all(math.isfinite(x) for x in lengths + angles):
@@ -62,13 +44,15 @@ def check_cell(lengths: list[float], angles: list[float], n_atoms: int, max_atom
         )
     if not all(0 < x < 180 for x in angles):
         raise StructureTextError(f"Non-physical lattice: angles must lie between 0 and 180 degrees; found {angles}.")
-    volume = cell_volume(lengths, angles)
+    ca, cb, cg = (math.cos(math.radians(x)) for x in angles)
+    volume_squared = 1.0 - ca * ca - cb * cb - cg * cg + 2.0 * ca * cb * cg  # (V / abc)²
+    volume = math.prod(lengths) * math.sqrt(max(volume_squared, 0.0))
     if volume <= 1e-3:
         raise StructureTextError(
             f"Non-positive volume: angles {angles} close no real cell (volume {volume:.3g} Å³ with lengths {lengths})."
         )
-    if not 1 <= n_atoms <= max_atoms:
-        raise StructureTextError(f"Wrong atom count: {n_atoms} atoms; a cell holds 1 to max_atoms={max_atoms}.")
+    if not 1 <= n_atoms <= MAX_ATOMS:
+        raise StructureTextError(f"Wrong atom count: {n_atoms} atoms; a cell holds 1 to {MAX_ATOMS}.")
 
 
 def atoms_to_text(atoms) -> str:
@@ -82,14 +66,15 @@ def atoms_to_text(atoms) -> str:
 
 
 def _three_numbers(fields: list[str], line_no: int) -> list[float]:
+    """Three finite numbers from three text fields, or an error that names the line."""
     if len(fields) != 3:
-        raise StructureTextError(f"Line {line_no} must hold 3 numbers; found {len(fields)} fields: {fields}.")
+        raise StructureTextError(f"Line {line_no} must hold 3 numbers: {fields}.")
     try:
         values = [float(f) for f in fields]
     except ValueError:
         raise StructureTextError(f"Line {line_no}: non-numeric field in {fields}.") from None
     if not all(math.isfinite(v) for v in values):
-        raise StructureTextError(f"Line {line_no}: non-numeric field (nan or inf) in {fields}.")
+        raise StructureTextError(f"Line {line_no}: nan or inf in {fields}.")
     return values
 
 
@@ -103,29 +88,27 @@ def text_to_atoms(text: str):
 
     lines = [line.split() for line in str(text).strip().splitlines() if line.strip()]
     if len(lines) < 3:
-        raise StructureTextError(f"Wrong line count: need lengths, angles and one atom line; found {len(lines)}.")
+        raise StructureTextError(f"Wrong line count: need lengths, angles and an atom line; found {len(lines)}.")
     lengths, angles = _three_numbers(lines[0], 1), _three_numbers(lines[1], 2)
     check_cell(lengths, angles, n_atoms=len(lines) - 2)
     for i, fields in enumerate(lines[2:], start=3):
         if len(fields) != 4:
             raise StructureTextError(f"Line {i}: an atom line must be 'Element x y z'; found {fields}.")
         if fields[0] not in chem_data:
-            raise StructureTextError(f"Line {i}: unknown element {fields[0]!r} (expected a symbol such as 'Nb').")
+            raise StructureTextError(f"Line {i}: unknown element {fields[0]!r}.")
     coords = [_three_numbers(fields[1:], i) for i, fields in enumerate(lines[2:], start=3)]
     lattice = Lattice.from_parameters(*lengths, *angles)
     return Atoms(lattice_mat=lattice.matrix, coords=coords, elements=[f[0] for f in lines[2:]], cartesian=False)
 
 
 def try_parse(text: str) -> tuple[Any, str]:
-    """``(atoms, "")`` when :func:`text_to_atoms` parses the text, else ``(None, the reason)``."""
+    """``(atoms, "")`` when :func:`text_to_atoms` parses the text, else ``(None, the reason)``. Written out in
+    notebook 05a, section 1."""
     try:
         return text_to_atoms(text), ""
     except StructureTextError as exc:
         return None, str(exc)
 
-
-ALPACA_PROMPT = "### Instruction:\n{}\n### Input:\n{}\n### Output:\n{}"
-"""AtomGPT's prompt template (Alpaca format): instruction, input, output."""
 
 OUTPUT_REQUEST = "Generate atomic structure description with lattice lengths, angles, coordinates and atom types."
 
@@ -148,76 +131,37 @@ def alpaca_record(record: dict, prop: str, instruction: str = "Below is a descri
 
 
 def prompt_of(rec: dict[str, str]) -> str:
-    """What the model reads before it writes the structure: the template with the output left empty."""
-    return ALPACA_PROMPT.format(rec["instruction"], rec["input"], "")
+    """What the model reads before it writes the structure: AtomGPT's Alpaca template with the output left empty.
+    Written out in notebook 05a, section 3."""
+    return f"### Instruction:\n{rec['instruction']}\n### Input:\n{rec['input']}\n### Output:\n"
 
 
 def train_tokenizer(texts: list[str], vocab_size: int = 512):
-    """A byte-level BPE tokenizer trained on ``texts``, cut at whitespace first (so ``0.500`` can be one token).
-
-    A transformers fast tokenizer with ``<s>`` (BOS, prepended), ``</s>`` (EOS), ``<pad>`` and ``<unk>``.
-    """
+    """A byte-level BPE tokenizer trained on ``texts``, cut at whitespace first (so ``0.500`` can be one token):
+    a transformers fast tokenizer with ``<s>`` (BOS, prepended), ``</s>`` (EOS), ``<pad>`` and ``<unk>``."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
-    tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(r"\s+"), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
+    tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(r"\s+"), behavior="isolated"),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=["<pad>", "<s>", "</s>", "<unk>"],
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<pad>", "<s>", "</s>", "<unk>"],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
     tok.train_from_iterator(texts, trainer=trainer)
-    tok.post_processor = processors.TemplateProcessing(
-        single="<s> $A", special_tokens=[("<s>", tok.token_to_id("<s>"))]
-    )
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tok,
-        bos_token="<s>",
-        eos_token="</s>",
-        pad_token="<pad>",
-        unk_token="<unk>",
-        model_input_names=["input_ids", "attention_mask"],
-    )
-
-
-def tiny_llama(tokenizer, hidden: int = 128, layers: int = 4, heads: int = 4, max_positions: int = 1024):
-    """A small Llama-style causal LM with random weights, sized for ``tokenizer``."""
-    from transformers import LlamaConfig, LlamaForCausalLM
-
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
-        hidden_size=hidden,
-        intermediate_size=4 * hidden,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=heads,
-        max_position_embeddings=max_positions,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        tie_word_embeddings=True,
-    )
-    return LlamaForCausalLM(config)
+    bos = ("<s>", tok.token_to_id("<s>"))
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[bos])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>",
+                                   unk_token="<unk>", model_input_names=["input_ids", "attention_mask"])
 
 
 def lm_batch(tokenizer, texts: list[str], prompts: list[str] | None = None, max_length: int = 512):
     """``(encoding, labels)`` of prompt + text + EOS, padded on the right; labels are -100 (not scored) on padding
     and on the prompt's tokens. Written out in notebook 05b, section 2."""
-    prompts = list(prompts) if prompts else [""] * len(texts)
-    side, tokenizer.padding_side = tokenizer.padding_side, "right"
-    try:
-        enc = tokenizer([p + t + tokenizer.eos_token for p, t in zip(prompts, texts)], return_tensors="pt",
-                        padding=True, truncation=True, max_length=max_length, return_token_type_ids=False)
-    finally:
-        tokenizer.padding_side = side
+    prompts = prompts or [""] * len(texts)
+    tokenizer.padding_side = "right"
+    enc = tokenizer([p + t + tokenizer.eos_token for p, t in zip(prompts, texts)], return_tensors="pt",
+                    padding=True, truncation=True, max_length=max_length, return_token_type_ids=False)
     labels = enc["input_ids"].masked_fill(enc["attention_mask"] == 0, -100)
     for row, prompt in enumerate(prompts):
         if prompt:
@@ -226,17 +170,19 @@ def lm_batch(tokenizer, texts: list[str], prompts: list[str] | None = None, max_
 
 
 def lm_loss(model, tokenizer, texts: list[str], prompts: list[str] | None = None, device: str = "cpu",
-            batch_size: int = 8, max_length: int = 512) -> float:
-    """Mean cross-entropy (nats per scored token) of the texts after their prompts; NaN when there is no token
-    to score (no texts). Written out in notebook 05b, section 2."""
+            batch_size: int = 8, precision=None) -> float:
+    """Mean cross-entropy (nats per scored token) of the texts after their prompts, the forward pass in
+    ``precision`` (default :func:`utils.runtime.precision_for`); NaN when there is no token to score (no texts).
+    Written out in notebook 05b, section 2."""
     import torch
 
+    precision = precision or runtime.precision_for(device)
     total, count = 0.0, 0
     model.eval()
-    with torch.no_grad():
+    with torch.no_grad(), precision.autocast(device):
         for i in range(0, len(texts), batch_size):
-            enc, labels = lm_batch(tokenizer, texts[i : i + batch_size], prompts and prompts[i : i + batch_size],
-                                   max_length)
+            part = slice(i, i + batch_size)
+            enc, labels = lm_batch(tokenizer, texts[part], prompts and prompts[part])
             logits = model(**enc.to(device)).logits[:, :-1].float()
             target = labels[:, 1:].to(device)
             total += torch.nn.functional.cross_entropy(logits.transpose(1, 2), target, reduction="sum").item()
@@ -245,41 +191,38 @@ def lm_loss(model, tokenizer, texts: list[str], prompts: list[str] | None = None
 
 
 def train_lm(model, tokenizer, texts: list[str], prompts: list[str] | None, *, steps: int, lr: float,
-             batch_size: int, accumulation: int = 1, device: str = "cpu", precision=None, seed: int = 42,
+             batch_size: int, accumulation: int = 1, device: str = "cpu", precision=None,
              max_length: int = 512) -> list[float]:
     """Next-token training of ``model`` on the texts (after their prompts, when given): AdamW on the trainable
     weights, cosine schedule with 5 % warm-up, ``accumulation`` micro-batches of ``batch_size`` per step,
-    gradients clipped to norm 1, the forward pass in ``precision`` (a :class:`utils.runtime.Precision`; fp16
-    with a gradient scaler). Returns the loss of every step. Written out in notebook 05b, section 2."""
+    gradients clipped to norm 1, the forward pass in ``precision`` (default :func:`utils.runtime.precision_for`;
+    fp16 with a gradient scaler). Returns the loss of every step. Written out in notebook 05b, section 2."""
     import torch
     from transformers import get_cosine_schedule_with_warmup
 
     precision = precision or runtime.precision_for(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
-    scheduler = get_cosine_schedule_with_warmup(optimizer, max(1, steps // 20), steps)
-    scaler = torch.amp.GradScaler(device) if precision.needs_scaler else None
-    rng, losses = np.random.default_rng(seed), []
+    schedule = get_cosine_schedule_with_warmup(optimizer, max(1, steps // 20), steps)
+    scaler = torch.amp.GradScaler(device, enabled=precision.needs_scaler)
+    rng, losses = np.random.default_rng(42), []  # the batches of notebook 05b (SEED = 42)
     model.train()
     for _ in range(steps):
-        step_loss = 0.0
+        losses.append(0.0)
         for _ in range(accumulation):
             idx = rng.choice(len(texts), min(batch_size, len(texts)), replace=False)
             enc, labels = lm_batch(tokenizer, [texts[i] for i in idx], prompts and [prompts[i] for i in idx],
                                    max_length)
             with precision.autocast(device):
-                loss = model(**enc.to(device), labels=labels.to(device), use_cache=False).loss / accumulation
-            (scaler.scale(loss) if scaler else loss).backward()
-            step_loss += loss.item()
-        if scaler:
-            scaler.unscale_(optimizer)
+                loss = model(**enc.to(device), labels=labels.to(device), use_cache=False).loss
+            scaler.scale(loss / accumulation).backward()
+            losses[-1] += loss.item() / accumulation
+        scaler.unscale_(optimizer)
         torch.nn.utils.clip_grad_norm_(params, 1.0)
-        scaler.step(optimizer) if scaler else optimizer.step()
-        if scaler:
-            scaler.update()
-        scheduler.step()
+        scaler.step(optimizer)
+        scaler.update()
+        schedule.step()
         optimizer.zero_grad(set_to_none=True)
-        losses.append(step_loss)
     return losses
 
 
@@ -369,13 +312,10 @@ def hub_reachable(timeout: float = 3.0) -> tuple[bool, str]:
 def pretrained_or_scratch(
     name: str | None, timeout: float, pretrained: Callable[[bool, str], Any], scratch: Callable[[str], Any]
 ):
-    """``pretrained(local_files_only, reason)`` if model ``name`` loads, else ``scratch(reason)``.
-
-    Decided by trying, not by looking for a cache folder: a local folder is loaded as is; a hub name is
-    loaded from the hub when it answers (the cache is used and completed there, so a partial cache is
-    no obstacle), else from the local cache alone. A load that should have worked (folder or reachable
-    hub) and failed warns before the model from scratch is built.
-    """
+    """``pretrained(local_files_only, reason)`` if model ``name`` loads, else ``scratch(reason)``. Decided by
+    trying: a local folder is loaded as is; a hub name from the hub when it answers (which completes a partial
+    cache), else from the local cache alone. A load that should have worked (folder or reachable hub) and
+    failed warns before the model from scratch is built."""
     if not name:
         return scratch("no base model given")
     folder = Path(name).is_dir()
@@ -442,87 +382,38 @@ def _load_causal_lm(name: str, device: str, load_in_4bit: bool, local_files_only
     return model, tokenizer, notes
 
 
-def load_base_model(
-    name: str | None,
-    train_texts: list[str],
-    device: str,
-    vocab_size: int = 512,
-    tiny: dict[str, int] | None = None,
-    load_in_4bit: bool = False,
-    timeout: float = 3.0,
-) -> BaseModel:
+def load_base_model(name: str | None, train_texts: list[str], device: str, vocab_size: int = 512,
+                    tiny: dict[str, int] | None = None, load_in_4bit: bool = False, timeout: float = 3.0) -> BaseModel:
     """The pretrained causal LM ``name`` (hub name or folder) when it loads (see :func:`pretrained_or_scratch`),
-    else a tokenizer trained on ``train_texts`` and :func:`tiny_llama` (``tiny``: its keyword arguments).
-    The model stays on the CPU (a 4-bit model on the GPU): the lesson moves each model to the device while it
-    trains or is scored."""
+    else a tokenizer trained on ``train_texts`` and a small Llama with random weights (``tiny``: hidden, layers,
+    heads). The model stays on the CPU (a 4-bit model on the GPU): the lesson moves it to the device to train."""
 
     def pretrained(local_files_only: bool, reason: str) -> BaseModel:
         model, tokenizer, notes = _load_causal_lm(name, device, load_in_4bit, local_files_only)
         return BaseModel(model, tokenizer, "pretrained", name, reason, notes)
 
     def scratch(reason: str) -> BaseModel:
+        from transformers import LlamaConfig, LlamaForCausalLM
+
         tokenizer = train_tokenizer(train_texts, vocab_size=vocab_size)
-        model = tiny_llama(tokenizer, **(tiny or {}))
+        size = {"hidden": 128, "layers": 4, "heads": 4, **(tiny or {})}
+        config = LlamaConfig(
+            vocab_size=len(tokenizer), hidden_size=size["hidden"], intermediate_size=4 * size["hidden"],
+            num_hidden_layers=size["layers"], num_attention_heads=size["heads"], num_key_value_heads=size["heads"],
+            max_position_embeddings=1024, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
+        )
+        model = LlamaForCausalLM(config)
         return BaseModel(model, tokenizer, "scratch", "small Llama-style model (random weights)", reason)
 
     return pretrained_or_scratch(name, timeout, pretrained, scratch)
 
 
-def load_encoder(
-    name: str | None,
-    train_texts: list[str],
-    device: str,
-    vocab_size: int = 512,
-    tiny: dict[str, int] | None = None,
-    timeout: float = 3.0,
-    max_positions: int = 512,
-) -> tuple[Any, Any, str]:
-    """``(encoder, tokenizer, description)`` for the forward model: the pretrained encoder ``name`` (e.g.
-    ``"distilbert/distilbert-base-cased"``) when it loads, else a tokenizer trained on ``train_texts`` and a
-    small BERT from scratch (``tiny`` = hidden, layers, heads)."""
-
-    def pretrained(local_files_only: bool, reason: str):
-        from transformers import AutoModel, AutoTokenizer
-
-        tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_files_only)
-        encoder = AutoModel.from_pretrained(name, local_files_only=local_files_only)
-        return encoder.to(device), tokenizer, f"pretrained encoder {name} ({reason})"
-
-    def scratch(reason: str):
-        from transformers import BertConfig, BertModel
-
-        size = {"hidden": 128, "layers": 4, "heads": 4, **(tiny or {})}
-        tokenizer = train_tokenizer(train_texts, vocab_size=vocab_size)
-        config = BertConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=size["hidden"],
-            num_hidden_layers=size["layers"],
-            num_attention_heads=size["heads"],
-            intermediate_size=4 * size["hidden"],
-            max_position_embeddings=max_positions,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-        encoder = BertModel(config, add_pooling_layer=False)
-        return encoder.to(device), tokenizer, f"small BERT-style encoder from scratch ({reason})"
-
-    return pretrained_or_scratch(name, timeout, pretrained, scratch)
-
-
-def generate(
-    model,
-    tokenizer,
-    prompts: list[str],
-    device: str,
-    max_new_tokens: int = 400,
-    batch_size: int = 8,
-    do_sample: bool = False,
-    temperature: float = 0.7,
-    seed: int = 42,
-) -> list[str]:
-    """The text each prompt is continued with (prompt and special tokens removed). Greedy by default."""
+def generate(model, tokenizer, prompts: list[str], device: str, max_new_tokens: int = 400, batch_size: int = 8
+             ) -> list[str]:
+    """The text each prompt is greedily continued with (prompt and special tokens removed)."""
     import torch
 
-    torch.manual_seed(seed)
     model.eval()
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
     texts: list[str] = []
@@ -531,16 +422,9 @@ def generate(
             batch = prompts[start : start + batch_size]
             enc = tokenizer(batch, return_tensors="pt", padding=True, return_token_type_ids=False).to(device)
             with torch.no_grad():
-                out = model.generate(
-                    **enc,
-                    max_new_tokens=max_new_tokens,
-                    do_sample=do_sample,
-                    temperature=temperature if do_sample else None,
-                    top_p=None,
-                    top_k=None,
-                    pad_token_id=tokenizer.pad_token_id,
-                    eos_token_id=tokenizer.eos_token_id,
-                )
+                out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, temperature=None,
+                                     top_p=None, top_k=None, pad_token_id=tokenizer.pad_token_id,
+                                     eos_token_id=tokenizer.eos_token_id)
             texts += tokenizer.batch_decode(out[:, enc["input_ids"].shape[1] :], skip_special_tokens=True)
     finally:
         tokenizer.padding_side = side
@@ -559,24 +443,13 @@ def min_distance(atoms) -> float:
     return float(min(dist.min(), shortest_vector))
 
 
-def match_structures(generated, truth) -> float | None:
-    """RMS displacement (normalised by (V/N)^(1/3), as pymatgen reports it) when pymatgen's
-    StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10) matches the two structures, else None."""
-    from pymatgen.analysis.structure_matcher import StructureMatcher
-
-    try:
-        rms = StructureMatcher(**MATCHER_KWARGS).get_rms_dist(
-            generated.pymatgen_converter(), truth.pymatgen_converter()
-        )
-    except Exception:  # degenerate cells can make the matcher fail; that is "no match"
-        return None
-    return None if rms is None else float(rms[0])
-
-
 def evaluate_one(atoms, reason: str, truth) -> dict[str, Any]:
     """Every metric of one generated structure (``atoms``, or None with the parser's ``reason``) against the
     true ``Atoms``. The cell is checked with :func:`check_cell` first, whoever parsed it; a structure with atoms
-    closer than ``MIN_DISTANCE_OK`` is never matched (the structure matcher is not run)."""
+    closer than ``MIN_DISTANCE_OK`` is never matched. ``rms``: the RMS displacement (normalised by (V/N)^(1/3))
+    when pymatgen's StructureMatcher with the AtomGen benchmark's tolerances matches the two, else None."""
+    from pymatgen.analysis.structure_matcher import StructureMatcher
+
     if atoms is not None:
         try:
             with np.errstate(over="ignore", invalid="ignore"):  # a 1e200 Å cell overflows to inf: rejected below
@@ -590,9 +463,15 @@ def evaluate_one(atoms, reason: str, truth) -> dict[str, Any]:
     row["composition_match"] = row["formula"] == truth.composition.reduced_formula
     row["min_distance"] = min_distance(atoms)
     row["valid_distance"] = row["min_distance"] > MIN_DISTANCE_OK
+    rms = None
     # only valid structures are matched, as in CDVAE's scoring: overlapping atoms keep the matcher busy for minutes
-    rms = match_structures(atoms, truth) if row["composition_match"] and row["valid_distance"] else None
-    row["matched"], row["rms"] = rms is not None, rms
+    if row["composition_match"] and row["valid_distance"]:
+        try:
+            rms = StructureMatcher(stol=0.5, ltol=0.3, angle_tol=10).get_rms_dist(
+                atoms.pymatgen_converter(), truth.pymatgen_converter())
+        except Exception:  # degenerate cells can make the matcher fail; that is "no match"
+            pass
+    row["matched"], row["rms"] = rms is not None, None if rms is None else float(rms[0])
     row["lattice_mae"] = float(np.abs(np.subtract(atoms.lattice.abc, truth.lattice.abc)).mean())  # Å
     row["angle_mae"] = float(np.abs(np.subtract(atoms.lattice.angles, truth.lattice.angles)).mean())  # degrees
     return row
