@@ -113,7 +113,7 @@ def alignn_eval_row(device: str) -> dict:
 
     records = load_dataset("dft_3d", verbose=False)[:24]
     cfg = gnn.GNNConfig(alignn_layers=2, gcn_layers=2, hidden_features=64, embedding_features=32, batch_size=8)
-    dataset = gnn.build_graphs(records, "formation_energy_peratom", cfg, progress=False)
+    dataset = gnn.build_graphs(records, "formation_energy_peratom", cfg)
     model = gnn.make_model(cfg).to(device)
     first, second = gnn.predict(model, dataset, device), gnn.predict(model, dataset, device)
     spread = float(np.max(np.abs(first - second)))

@@ -1,6 +1,6 @@
 """A driver of alignn's own trainer (``train_for_folder``): its input folder and config from a split and a
 :class:`utils.gnn.GNNConfig`, its console output kept in ``train.log`` and read back (losses, epoch times, best
-epoch), the multi-GPU command line, and where it cannot run (Windows)."""
+epoch), and where it cannot run (Windows)."""
 
 from __future__ import annotations
 
@@ -78,7 +78,7 @@ def parse_log(log: str) -> tuple[list[float], list[float], list[float]]:
     return train, val, seconds
 
 
-def _write_folder(split: Split, prop: str, cfg: GNNConfig, out_dir: Path, use_amp: bool = False) -> Path:
+def _write_folder(split: Split, prop: str, cfg: GNNConfig, out_dir: Path, use_amp: bool) -> Path:
     """``id_prop.json`` (train, val, test in that order) and ``config_in.json`` for ``train_for_folder``."""
     for name in ("train", "val", "test"):
         if not split.get(name):
@@ -147,38 +147,13 @@ def train(split: Split, prop: str, cfg: GNNConfig, out_dir: Path, use_amp: bool 
     )
 
 
-def unavailable(system: str | None = None) -> str:
+def unavailable() -> str:
     """Why alignn's trainer cannot run on this platform ('' when it can). On Windows alignn's LMDB graph store
     asks for a 1 TB memory map, which Windows reserves on disk ('not enough space'): use WSL there."""
-    if (system or platform.system()) == "Windows":
+    if platform.system() == "Windows":
         return (
             "alignn's trainer is skipped on Windows: its LMDB graph store reserves 1 TB of disk there. "
             "Run this section in WSL (Windows Subsystem for Linux); the lesson's own loop needs no LMDB."
         )
     return ""
 
-
-def multi_gpu_command(run_dir: Path, out_dir: Path) -> list[str]:
-    """``train_alignn.py`` arguments that train ``run_dir`` (a folder :func:`train` has trained once,
-    on one device) on every visible GPU, one process per GPU, into ``out_dir``.
-
-    The command names the target and id keys of our ``id_prop.json`` (alignn's defaults are ``total_energy`` and
-    ``jid``), and its config (written to ``out_dir``) reads the graphs that the single-device run stored in
-    LMDB: every rank reads them instead of rebuilding them at one shared path."""
-    run_dir, out_dir = Path(run_dir), Path(out_dir)
-    config = json.loads((run_dir / "config_in.json").read_text())
-    stores = [Path(f"{config['filename']}{part}_data") for part in ("train", "val", "test")]
-    missing = [str(p) for p in stores if not (p / "data.mdb").exists()]
-    if missing:
-        raise GNNError(
-            f"No graphs stored in {', '.join(missing)}: train {run_dir} once on one device first "
-            "(utils.alignn_trainer.train); every GPU process then reads those graphs."
-        )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    config.update(read_existing=True, output_dir=str(out_dir))
-    (out_dir / "config_multi_gpu.json").write_text(json.dumps(config, indent=1))
-    return [
-        *("train_alignn.py", "--root_dir", str(run_dir)),
-        *("--config_name", str(out_dir / "config_multi_gpu.json"), "--output_dir", str(out_dir)),
-        *("--target_key", "target", "--id_key", "jid"),
-    ]

@@ -1,10 +1,7 @@
-"""ALIGNN plumbing for lesson 04 (its training loop, ALIGNN layer and forces by autograd are in the notebooks).
-
-The shared config, graphs with clear errors and a content-keyed cache, prediction (always in fp32), checkpoints
-that load with ``weights_only=True``, the driver of alignn's trainer (with its multi-GPU command line and the
-platforms it cannot run on), and alignn's published ALIGNN 2.0 models (downloaded once, online only; offline
-one line says why not).
-"""
+"""ALIGNN plumbing for lesson 04: the shared config, graphs with clear errors and a content-keyed cache, prediction
+(always in fp32), checkpoints that load with ``weights_only=True``, and the split and training loop that notebook
+04b writes out and 04c reuses. alignn's own trainer is driven by ``alignn_trainer``, its published models are
+fetched by ``pretrained``."""
 
 from __future__ import annotations
 
@@ -18,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from . import runtime
 from .data import is_missing
 from .files import DatasetError, read_cache, write_atomically
 from .leaderboard import Split, split_records
@@ -82,7 +78,7 @@ def make_model(cfg: GNNConfig):
 
 
 def property_split(
-    records: list[Record], prop: str, max_structures: int | None = None, seed: int = 42, min_records: int = 10
+    records: list[Record], prop: str, max_structures: int | None = None, seed: int = 42
 ) -> Split:
     """Train/val/test records for ``prop``: the JARVIS-Leaderboard split (else seeded 80/10/10).
 
@@ -90,7 +86,7 @@ def property_split(
     Raises GNNError for an unknown property or one with too few values (the data layer's checks).
     """
     try:
-        split = split_records(records, prop, min_records=min_records)
+        split = split_records(records, prop)
     except DatasetError as exc:
         raise GNNError(str(exc)) from exc
     total = sum(len(part) for part in split.values())
@@ -203,20 +199,12 @@ def _load_cache(path: Path, n_records: int) -> dict | None:
     return payload if ok else None
 
 
-def _save_atomically(payload: dict, path: Path) -> Path:
-    """``torch.save`` through ``data.write_atomically``: a reader never sees half a file, two writers never clash."""
-    import torch
-
-    return write_atomically(Path(path), lambda tmp: torch.save(payload, tmp))
-
-
 def build_graphs(
     records: list[Record],
     prop: str,
     cfg: GNNConfig,
     cache_dir: Path | None = None,
     desc: str = "graphs",
-    progress: bool = True,
     skip_empty: bool = False,
 ) -> GraphDataset:
     """Build (once) the graphs of ``records`` for ``prop``; with ``cache_dir`` they are saved (a failed write only
@@ -226,6 +214,7 @@ def build_graphs(
     lattice or atom builds new graphs. Raises GNNError for a record without a value, and for a structure
     whose graph is empty unless ``skip_empty`` (then it is left out and listed in ``.skipped``).
     """
+    import torch
 
     y = targets(records, prop)
     ids = [str(rec.get("jid", i)) for i, rec in enumerate(records)]
@@ -233,8 +222,7 @@ def build_graphs(
     payload = _load_cache(path, len(records)) if path else None
     if payload is None:
         payload = {"graphs": [], "kept": [], "skipped": {}}
-        bar = runtime.progress(list(zip(records, ids)), desc=desc, disable=not progress, leave=False)
-        for i, (rec, ident) in enumerate(bar):
+        for i, (rec, ident) in enumerate(zip(records, ids)):
             try:
                 payload["graphs"].append(_to_tensors(build_graph(atoms_from_record(rec), cfg, ident=ident)))
                 payload["kept"].append(i)
@@ -244,7 +232,7 @@ def build_graphs(
                 payload["skipped"][ident] = str(exc)
         try:
             if path is not None:
-                _save_atomically(payload, path)
+                write_atomically(path, lambda tmp: torch.save(payload, tmp))
         except OSError as exc:  # a read-only folder or a full disk must not lose the graphs just built
             warnings.warn(
                 f"Could not save the graph cache {path} ({exc}); the graphs are used now and built again next time. "
@@ -283,8 +271,7 @@ def split_graphs(split: Split, prop: str, cfg: GNNConfig, cache_dir: Path | None
     section 2."""
     graphs, kept = {}, {}
     for name, part in split.items():
-        graphs[name] = build_graphs(part, prop, cfg, cache_dir, desc=f"{prop}-{name}", progress=False,
-                                    skip_empty=True)
+        graphs[name] = build_graphs(part, prop, cfg, cache_dir, desc=f"{prop}-{name}", skip_empty=True)
         for ident, reason in graphs[name].skipped.items():
             print(f"left out of {name}: {reason} ({ident})")
         ids = set(graphs[name].ids)
@@ -311,12 +298,12 @@ def _train_one_epoch(model, loader, optimizer, scheduler, scaler, device: str, p
     return loss_sum / count
 
 
-def train_loop(model, train_set: GraphDataset, val_set: GraphDataset, cfg: GNNConfig, device: str, precision,
-               max_minutes: float | None = None) -> dict[str, Any]:
-    """Train ``model`` for ``cfg.epochs`` (or ``max_minutes``) with L1 loss, AdamW and a one-cycle schedule in
-    ``precision`` (a ``utils.runtime.Precision``; fp16 with a gradient scaler), keep the weights of the best
-    validation epoch (loaded back at the end). Returns the per-epoch ``train MAE``, ``val MAE``, the
-    ``best epoch`` and ``train seconds`` (training epochs only). Written out in notebook 04b, section 3."""
+def train_loop(model, train_set: GraphDataset, val_set: GraphDataset, cfg: GNNConfig, device: str,
+               precision) -> dict[str, Any]:
+    """Train ``model`` for ``cfg.epochs`` with L1 loss, AdamW and a one-cycle schedule in ``precision`` (a
+    ``utils.runtime.Precision``; fp16 with a gradient scaler), keep the weights of the best validation epoch (loaded
+    back at the end). Returns the per-epoch ``train MAE``, ``val MAE``, the ``best epoch`` and ``train seconds``
+    (training epochs only). Written out in notebook 04b, section 3."""
     import copy
     import time
 
@@ -334,7 +321,7 @@ def train_loop(model, train_set: GraphDataset, val_set: GraphDataset, cfg: GNNCo
                                                     steps_per_epoch=len(loader), pct_start=0.3)
     scaler = torch.amp.GradScaler(str(device).split(":")[0], enabled=precision.needs_scaler)
     out: dict[str, Any] = {"train MAE": [], "val MAE": [], "best epoch": 0, "train seconds": 0.0}
-    start, best_state = time.perf_counter(), None
+    best_state = None
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         out["train MAE"].append(_train_one_epoch(model, loader, optimizer, scheduler, scaler, device, precision))
@@ -342,8 +329,6 @@ def train_loop(model, train_set: GraphDataset, val_set: GraphDataset, cfg: GNNCo
         out["val MAE"].append(float(np.mean(np.abs(predict(model, val_set, device) - val_set.y))))
         if out["val MAE"][-1] == min(out["val MAE"]):
             out["best epoch"], best_state = epoch, copy.deepcopy(model.state_dict())
-        if max_minutes and time.perf_counter() - start > 60 * max_minutes:
-            break
     model.load_state_dict(best_state)
     return out
 
@@ -365,10 +350,11 @@ def read_weights(path: Path, device: str) -> dict:
 
 def save_checkpoint(model, cfg: GNNConfig, path: Path, prop: str = "", extra: dict | None = None) -> Path:
     """Save weights, config, property and ``extra`` numbers (written atomically; loads with weights_only)."""
+    import torch
 
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {"state_dict": state, "config": asdict(cfg), "property": prop, "unit": unit_of(prop), **(extra or {})}
-    return _save_atomically(payload, Path(path))
+    return write_atomically(Path(path), lambda tmp: torch.save(payload, tmp))
 
 
 def load_checkpoint(path: Path, device: str = "cpu"):

@@ -8,17 +8,15 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
-from .files import DatasetError
+from .files import DatasetError, looks_like_html
 from .gnn import GNNConfig, GNNError, read_weights
 
-# alignn's published ALIGNN 2.0 models (registry ``alignn.pretrained.ALIGNN2_MODELS``, one figshare zip each)
+# the files of a published model's zip; the first two are needed to load it
 PUBLISHED_FILES = ("config.json", "best_model.pt", "ids_train_val_test.json")
 
 
 def _unpack(archive: Path, folder: Path) -> str:
     """Unpack alignn's model files from ``archive`` into ``folder``: '' when done, else why not."""
-    from .files import looks_like_html
-
     if not zipfile.is_zipfile(archive):
         what = "an HTML page" if looks_like_html(archive) else "not a zip archive"
         return f"the answer was {what} ({archive.stat().st_size} bytes)"
