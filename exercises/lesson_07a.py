@@ -9,10 +9,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from ase.units import GPa
 
 from . import blank, check_number, close, is_blank, verdict
 
-EV_PER_A3_TO_GPA = 160.21766208
+EV_PER_A3_TO_GPA = 1 / GPa  # 1 eV/Å³ = 160.2 GPa
 
 
 def check_parabola_modulus(answer: Any, volumes: Sequence[float],
