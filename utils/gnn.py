@@ -37,14 +37,13 @@ class GNNError(ValueError):
 class GNNConfig:
     """Graph, model and training settings shared by both training paths. Defaults: the ALIGNN paper's (4 ALIGNN
     + 4 GCN layers, 256 hidden, cutoff 8 Å, 12 neighbours, batch 64, AdamW 1e-3 one-cycle, weight decay 1e-5), and
-    alignn's pure-torch ``three_body_cutoff`` (only shorter bonds form angles; the paper's line graph uses all)."""
+    alignn's pure-torch ``three_body_cutoff`` (only shorter bonds form angles; the paper's line graph uses all);
+    the bond and angle expansions (80 and 40 features) are alignn's defaults, the paper's too."""
 
     alignn_layers: int = 4
     gcn_layers: int = 4
     hidden_features: int = 256
     embedding_features: int = 64
-    edge_input_features: int = 80
-    triplet_input_features: int = 40
     cutoff: float = 8.0
     max_neighbors: int = 12
     three_body_cutoff: float = 3.5
@@ -59,13 +58,11 @@ class GNNConfig:
         return {"cutoff": self.cutoff, "max_neighbors": self.max_neighbors, "three_body_cutoff": self.three_body_cutoff}
 
     def model_config(self) -> dict[str, Any]:
-        """alignn's ``ALIGNNAtomWisePureConfig`` fields for a one-number property model (no forces)."""
-        names = ["alignn_layers", "gcn_layers", "edge_input_features", "triplet_input_features", "hidden_features"]
-        fixed = {"name": "alignn_atomwise_pure", "atom_input_features": CGCNN_FEATURES, "output_features": 1}
-        no_forces = {"calculate_gradient": False, "gradwise_weight": 0.0, "stresswise_weight": 0.0}
-        no_atomwise = {"atomwise_weight": 0.0, "atomwise_output_features": 0, "graphwise_weight": 1.0}
-        sizes = {k: getattr(self, k) for k in [*names, "embedding_features"]}
-        return {**fixed, **no_forces, **no_atomwise, "use_penalty": False, **sizes}
+        """alignn's ``ALIGNNAtomWisePureConfig`` fields for a one-number property model (no forces, no penalty);
+        alignn's defaults for the rest."""
+        sizes = {k: getattr(self, k) for k in ("alignn_layers", "gcn_layers", "hidden_features", "embedding_features")}
+        return {"name": "alignn_atomwise_pure", "atom_input_features": CGCNN_FEATURES, "calculate_gradient": False,
+                "gradwise_weight": 0.0, "use_penalty": False, **sizes}
 
 
 def make_model(cfg: GNNConfig):
@@ -77,14 +74,10 @@ def make_model(cfg: GNNConfig):
     return ALIGNNAtomWisePure(ALIGNNAtomWisePureConfig(**cfg.model_config()))
 
 
-def property_split(
-    records: list[Record], prop: str, max_structures: int | None = None, seed: int = 42
-) -> Split:
-    """Train/val/test records for ``prop``: the JARVIS-Leaderboard split (else seeded 80/10/10).
-
-    With ``max_structures``, a seeded random subset of each part is kept, in the same proportions.
-    Raises GNNError for an unknown property or one with too few values (the data layer's checks).
-    """
+def property_split(records: list[Record], prop: str, max_structures: int | None = None, seed: int = 42) -> Split:
+    """Train/val/test records for ``prop``: the JARVIS-Leaderboard split (else seeded 80/10/10); with
+    ``max_structures``, a seeded random subset of each part, in the same proportions. Raises GNNError for an
+    unknown property or one with too few values (the data layer's checks)."""
     try:
         split = split_records(records, prop)
     except DatasetError as exc:
@@ -93,22 +86,17 @@ def property_split(
     if max_structures is None or max_structures >= total:
         return split
     rng = random.Random(seed)
-    out = {}
-    for name, part in split.items():
-        n = max(1, round(len(part) * max_structures / total))
-        out[name] = rng.sample(part, min(n, len(part)))
+    out = {name: rng.sample(part, min(len(part), max(1, round(len(part) * max_structures / total))))
+           for name, part in split.items()}
     return Split(out, f"{split.source}; a seeded subset of {max_structures} of its {total} records kept")
 
 
 def targets(records: list[Record], prop: str) -> np.ndarray:
     """The values of ``prop`` as a float array (raises GNNError on a missing value)."""
-    values = []
     for rec in records:
-        value = rec.get(prop)
-        if is_missing(value):
+        if is_missing(rec.get(prop)):
             raise GNNError(f"{rec.get('jid', 'record')} has no value for {prop!r}; filter with utils.with_property.")
-        values.append(float(value))
-    return np.asarray(values, dtype=float)
+    return np.asarray([rec[prop] for rec in records], dtype=float)
 
 
 def build_graph(atoms, cfg: GNNConfig, ident: str = "structure"):
@@ -132,25 +120,24 @@ def build_graph(atoms, cfg: GNNConfig, ident: str = "structure"):
 
 
 class GraphDataset:
-    """Cached ``(g, lg)`` pairs with their targets and ids: a map-style dataset for ``DataLoader``."""
+    """Cached ``(g, lg)`` pairs with their targets and ids: a map-style dataset for ``DataLoader``; ``skipped``
+    maps the id of each structure left out to why."""
 
-    def __init__(self, graphs: list, y: np.ndarray, ids: list[str], prop: str):
+    def __init__(self, graphs: list, y: np.ndarray, ids: list[str], prop: str, skipped: dict[str, str] | None = None):
         self.graphs, self.y, self.ids, self.prop = graphs, np.asarray(y, dtype=np.float32), list(ids), prop
-        self.skipped: dict[str, str] = {}
+        self.skipped = dict(skipped or {})
 
     def __len__(self) -> int:
         return len(self.graphs)
 
     def __getitem__(self, i: int):
-        g, lg = self.graphs[i]
-        return g, lg, float(self.y[i])
+        return (*self.graphs[i], float(self.y[i]))
 
     def subset(self, indices) -> GraphDataset:
         """A dataset holding the items at ``indices`` (no graph is rebuilt)."""
         indices = list(indices)
-        return GraphDataset(
-            [self.graphs[i] for i in indices], self.y[indices], [self.ids[i] for i in indices], self.prop
-        )
+        return GraphDataset([self.graphs[i] for i in indices], self.y[indices], [self.ids[i] for i in indices],
+                            self.prop)
 
     @staticmethod
     def collate(samples):
@@ -163,21 +150,6 @@ class GraphDataset:
         return g, lg, torch.tensor(ys, dtype=torch.float32)
 
 
-def _to_tensors(pair) -> dict:
-    """A slim ``(g, lg)`` pair as plain tensors (loadable with ``torch.load(weights_only=True)``)."""
-    g, lg = pair
-    return dict(src=g.src, dst=g.dst, x=g.ndata["atom_features"], r=g.edata["r"], lsrc=lg.src, ldst=lg.dst)
-
-
-def _from_tensors(t: dict):
-    from alignn.torch_graph_builder import TorchGraph
-
-    g = TorchGraph(
-        num_nodes=len(t["x"]), src=t["src"], dst=t["dst"], ndata={"atom_features": t["x"]}, edata={"r": t["r"]}
-    )
-    return g, TorchGraph(num_nodes=len(t["src"]), src=t["lsrc"], dst=t["ldst"])
-
-
 def cache_key(records: list[Record], cfg: GNNConfig) -> str:
     """Hash of the graph settings and every record's id, lattice, coordinates and elements."""
     content = [
@@ -188,71 +160,52 @@ def cache_key(records: list[Record], cfg: GNNConfig) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
 
-def _load_cache(path: Path, n_records: int) -> dict | None:
-    """The graph cache at ``path``, or None when absent, damaged (deleted, see ``files.read_cache``) or not of
-    ``n_records`` records. Read with ``weights_only``: tensors, lists, dicts and numbers only, so a crafted file
-    cannot run code."""
-    import torch
-
-    payload = read_cache(Path(path), lambda p: torch.load(p, weights_only=True), errors=(Exception,))
-    ok = isinstance(payload, dict) and len(payload.get("kept", [])) + len(payload.get("skipped", {})) == n_records
-    return payload if ok else None
-
-
-def build_graphs(
-    records: list[Record],
-    prop: str,
-    cfg: GNNConfig,
-    cache_dir: Path | None = None,
-    desc: str = "graphs",
-    skip_empty: bool = False,
-) -> GraphDataset:
+def build_graphs(records: list[Record], prop: str, cfg: GNNConfig, cache_dir: Path | None = None,
+                 desc: str = "graphs", skip_empty: bool = False) -> GraphDataset:
     """Build (once) the graphs of ``records`` for ``prop``; with ``cache_dir`` they are saved (a failed write only
-    warns) and reused.
-
-    The cache file is named by :func:`cache_key` (graph settings and structures), so a changed cutoff,
-    lattice or atom builds new graphs. Raises GNNError for a record without a value, and for a structure
-    whose graph is empty unless ``skip_empty`` (then it is left out and listed in ``.skipped``).
-    """
+    warns) and reused. The cache file is named by :func:`cache_key`, so a changed cutoff, lattice or atom builds
+    new graphs; it holds plain tensors read with ``weights_only=True`` (a crafted file cannot run code: it is
+    rebuilt). Raises GNNError for a record without a value, and for a structure whose graph is empty unless
+    ``skip_empty`` (then it is left out and listed in ``.skipped``)."""
     import torch
+    from alignn.torch_graph_builder import TorchGraph
 
-    y = targets(records, prop)
-    ids = [str(rec.get("jid", i)) for i, rec in enumerate(records)]
+    y, ids = targets(records, prop), [str(rec.get("jid", i)) for i, rec in enumerate(records)]
     path = Path(cache_dir) / f"{desc}-{cache_key(records, cfg)}.pt" if cache_dir else None
-    payload = _load_cache(path, len(records)) if path else None
-    if payload is None:
+    payload = read_cache(path, lambda p: torch.load(p, weights_only=True), errors=(Exception,)) if path else None
+    whole = isinstance(payload, dict) and len(payload.get("kept", [])) + len(payload.get("skipped", {})) == len(records)
+    if not whole:  # absent, damaged or of other records: build
         payload = {"graphs": [], "kept": [], "skipped": {}}
         for i, (rec, ident) in enumerate(zip(records, ids)):
             try:
-                payload["graphs"].append(_to_tensors(build_graph(atoms_from_record(rec), cfg, ident=ident)))
-                payload["kept"].append(i)
+                g, lg = build_graph(atoms_from_record(rec), cfg, ident=ident)
             except GNNError as exc:
                 if not skip_empty:
                     raise
                 payload["skipped"][ident] = str(exc)
+                continue
+            payload["graphs"].append(dict(src=g.src, dst=g.dst, x=g.ndata["atom_features"], r=g.edata["r"],
+                                          lsrc=lg.src, ldst=lg.dst))
+            payload["kept"].append(i)
         try:
             if path is not None:
                 write_atomically(path, lambda tmp: torch.save(payload, tmp))
         except OSError as exc:  # a read-only folder or a full disk must not lose the graphs just built
-            warnings.warn(
-                f"Could not save the graph cache {path} ({exc}); the graphs are used now and built again next time. "
-                "Pass a writable cache_dir to keep them.",
-                stacklevel=2,
-            )
+            warnings.warn(f"Could not save the graph cache {path} ({exc}); the graphs are used now and built again "
+                          "next time. Pass a writable cache_dir to keep them.", stacklevel=2)
     if payload["skipped"] and not skip_empty:
         raise GNNError(next(iter(payload["skipped"].values())))
-    graphs = [_from_tensors(t) for t in payload["graphs"]]
-    data = GraphDataset(graphs, y[payload["kept"]], [ids[i] for i in payload["kept"]], prop)
-    data.skipped = dict(payload["skipped"])
-    return data
+    graphs = [(TorchGraph(num_nodes=len(t["x"]), src=t["src"], dst=t["dst"], ndata={"atom_features": t["x"]},
+                          edata={"r": t["r"]}), TorchGraph(num_nodes=len(t["src"]), src=t["lsrc"], dst=t["ldst"]))
+              for t in payload["graphs"]]
+    kept = payload["kept"]
+    return GraphDataset(graphs, y[kept], [ids[i] for i in kept], prop, payload["skipped"])
 
 
 def predict(model, dataset: GraphDataset, device: str = "cpu", batch_size: int = 64) -> np.ndarray:
-    """Predictions of ``model`` for ``dataset`` (in order), always in fp32, whatever precision trained it.
-
-    Autocast is switched off here even inside an autocast block: in bf16 the sums over neighbours (added in a
-    different order on each GPU run) differ by about 1e-3 from run to run, too much to compare two evaluations
-    (a reloaded checkpoint with the original) or to report an error in the third decimal."""
+    """Predictions of ``model`` for ``dataset`` (in order), always in fp32, whatever precision trained it (autocast
+    is switched off even inside an autocast block): in bf16 the sums over neighbours, added in a different order
+    on each GPU run, differ by about 1e-3 from run to run, too much to compare two evaluations."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -279,32 +232,12 @@ def split_graphs(split: Split, prop: str, cfg: GNNConfig, cache_dir: Path | None
     return graphs, Split(kept, split.source)
 
 
-def _train_one_epoch(model, loader, optimizer, scheduler, scaler, device: str, precision) -> float:
-    import torch
-
-    model.train()
-    loss_sum, count = 0.0, 0
-    for g, lg, y in loader:
-        g, lg, y = g.to(device), lg.to(device), y.to(device)
-        with precision.autocast(device):
-            pred = model((g, lg, None))["out"]
-        loss = torch.nn.functional.l1_loss(pred.float().reshape(-1), y)
-        optimizer.zero_grad()
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
-        scheduler.step()
-        loss_sum, count = loss_sum + loss.item() * len(y), count + len(y)
-    return loss_sum / count
-
-
 def train_loop(model, train_set: GraphDataset, val_set: GraphDataset, cfg: GNNConfig, device: str,
                precision) -> dict[str, Any]:
     """Train ``model`` for ``cfg.epochs`` with L1 loss, AdamW and a one-cycle schedule in ``precision`` (a
     ``utils.runtime.Precision``; fp16 with a gradient scaler), keep the weights of the best validation epoch (loaded
     back at the end). Returns the per-epoch ``train MAE``, ``val MAE``, the ``best epoch`` and ``train seconds``
     (training epochs only). Written out in notebook 04b, section 3."""
-    import copy
     import time
 
     import torch
@@ -323,12 +256,24 @@ def train_loop(model, train_set: GraphDataset, val_set: GraphDataset, cfg: GNNCo
     out: dict[str, Any] = {"train MAE": [], "val MAE": [], "best epoch": 0, "train seconds": 0.0}
     best_state = None
     for epoch in range(1, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        out["train MAE"].append(_train_one_epoch(model, loader, optimizer, scheduler, scaler, device, precision))
+        t0, loss_sum = time.perf_counter(), 0.0
+        model.train()
+        for g, lg, y in loader:
+            g, lg, y = g.to(device), lg.to(device), y.to(device)
+            with precision.autocast(device):
+                pred = model((g, lg, None))["out"]
+            loss = torch.nn.functional.l1_loss(pred.float().reshape(-1), y)
+            optimizer.zero_grad()
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            scheduler.step()
+            loss_sum += loss.item() * len(y)
+        out["train MAE"].append(loss_sum / len(train_set))
         out["train seconds"] += time.perf_counter() - t0
         out["val MAE"].append(float(np.mean(np.abs(predict(model, val_set, device) - val_set.y))))
         if out["val MAE"][-1] == min(out["val MAE"]):
-            out["best epoch"], best_state = epoch, copy.deepcopy(model.state_dict())
+            out["best epoch"], best_state = epoch, {k: v.clone() for k, v in model.state_dict().items()}
     model.load_state_dict(best_state)
     return out
 
@@ -342,10 +287,8 @@ def read_weights(path: Path, device: str) -> dict:
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise GNNError(
-            f"{path} holds more than weights and numbers, so it was not loaded (unpickling it could run code): "
-            f"{exc} Delete it, and train or download the model again."
-        ) from exc
+        raise GNNError(f"{path} holds more than weights and numbers, so it was not loaded (unpickling it could run "
+                       f"code): {exc} Delete it, and train or download the model again.") from exc
 
 
 def save_checkpoint(model, cfg: GNNConfig, path: Path, prop: str = "", extra: dict | None = None) -> Path:
@@ -360,22 +303,18 @@ def save_checkpoint(model, cfg: GNNConfig, path: Path, prop: str = "", extra: di
 def load_checkpoint(path: Path, device: str = "cpu"):
     """``(model, cfg, info)`` from a :func:`save_checkpoint` file, the model in eval mode. Read with
     ``weights_only=True``: a file with more than tensors, numbers, strings, lists and dicts is refused."""
-    path = Path(path)
-    if not path.exists():
+    if not Path(path).exists():
         raise GNNError(f"No checkpoint at {path}. Train a model first (the lesson's loop saves best_model.pt).")
-    payload = read_weights(path, device)
+    payload = read_weights(Path(path), device)
     if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
         raise GNNError(f"{path} is not a checkpoint written by utils.gnn.save_checkpoint.")
-    cfg = GNNConfig(**payload["config"])
-    model = make_model(cfg)
-    model.load_state_dict(payload["state_dict"])
-    model.to(device).eval()
-    return model, cfg, {k: v for k, v in payload.items() if k not in ("state_dict", "config")}
+    cfg = GNNConfig(**payload.pop("config"))
+    return model_from_weights(payload.pop("state_dict"), cfg, device), cfg, payload
 
 
-def model_from_weights(path: Path, cfg: GNNConfig, device: str = "cpu"):
-    """The model of ``cfg`` with the weights of a plain state-dict file (alignn's ``best_model.pt``), in eval
-    mode; read with ``weights_only=True``."""
+def model_from_weights(weights: Path | dict, cfg: GNNConfig, device: str = "cpu"):
+    """The model of ``cfg`` in eval mode with ``weights``: a state dict, or a file of one (alignn's
+    ``best_model.pt``) read with ``weights_only=True``."""
     model = make_model(cfg)
-    model.load_state_dict(read_weights(Path(path), device))
+    model.load_state_dict(weights if isinstance(weights, dict) else read_weights(Path(weights), device))
     return model.to(device).eval()

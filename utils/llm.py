@@ -32,12 +32,11 @@ class StructureTextError(ValueError):
 
 
 def check_cell(lengths: list[float], angles: list[float], n_atoms: int) -> None:
-    """Raise :class:`StructureTextError` unless the cell is physical: finite lengths within :data:`LENGTH_RANGE`
-    (Å), angles strictly between 0 and 180 degrees that close a cell of positive volume, 1 to MAX_ATOMS atoms."""
+    """Raise :class:`StructureTextError` unless the cell is physical: lengths within :data:`LENGTH_RANGE` (Å),
+    angles strictly between 0 and 180 degrees that close a cell of positive volume, 1 to MAX_ATOMS atoms. NaN
+    and infinities fail the range checks."""
     lengths, angles = [float(x) for x in lengths], [float(x) for x in angles]
     lo, hi = LENGTH_RANGE
-    if not all(math.isfinite(x) for x in lengths + angles):
-        raise StructureTextError(f"Non-physical lattice: lengths {lengths} and angles {angles} must be finite.")
     if not all(lo <= x <= hi for x in lengths):
         raise StructureTextError(
             f"Non-physical lattice: lengths must lie between {lo:g} and {hi:g} Å; found {lengths} Å."
@@ -45,8 +44,7 @@ def check_cell(lengths: list[float], angles: list[float], n_atoms: int) -> None:
     if not all(0 < x < 180 for x in angles):
         raise StructureTextError(f"Non-physical lattice: angles must lie between 0 and 180 degrees; found {angles}.")
     ca, cb, cg = (math.cos(math.radians(x)) for x in angles)
-    volume_squared = 1.0 - ca * ca - cb * cb - cg * cg + 2.0 * ca * cb * cg  # (V / abc)²
-    volume = math.prod(lengths) * math.sqrt(max(volume_squared, 0.0))
+    volume = math.prod(lengths) * math.sqrt(max(1.0 - ca * ca - cb * cb - cg * cg + 2.0 * ca * cb * cg, 0.0))
     if volume <= 1e-3:
         raise StructureTextError(
             f"Non-positive volume: angles {angles} close no real cell (volume {volume:.3g} Å³ with lengths {lengths})."
@@ -122,12 +120,9 @@ def alpaca_record(record: dict, prop: str, instruction: str = "Below is a descri
 
     atoms = atoms_from_record(record)
     formula, value = atoms.composition.reduced_formula, float(record[prop])
-    return {
-        "id": str(record.get("jid", "")),
-        "instruction": instruction,
-        "input": f"The chemical formula is {formula} . The {prop} is {value:.2f}. {OUTPUT_REQUEST}",
-        "output": atoms_to_text(atoms),
-    }
+    return {"id": str(record.get("jid", "")), "instruction": instruction,
+            "input": f"The chemical formula is {formula} . The {prop} is {value:.2f}. {OUTPUT_REQUEST}",
+            "output": atoms_to_text(atoms)}
 
 
 def prompt_of(rec: dict[str, str]) -> str:
@@ -170,14 +165,13 @@ def lm_batch(tokenizer, texts: list[str], prompts: list[str] | None = None, max_
 
 
 def lm_loss(model, tokenizer, texts: list[str], prompts: list[str] | None = None, device: str = "cpu",
-            batch_size: int = 8, precision=None) -> float:
-    """Mean cross-entropy (nats per scored token) of the texts after their prompts, the forward pass in
-    ``precision`` (default :func:`utils.runtime.precision_for`); NaN when there is no token to score (no texts).
+            batch_size: int = 8) -> float:
+    """Mean cross-entropy (nats per scored token) of the texts after their prompts, the forward pass in the
+    precision of :func:`utils.runtime.precision_for`; NaN when there is no token to score (no texts).
     Written out in notebook 05b, section 2."""
     import torch
 
-    precision = precision or runtime.precision_for(device)
-    total, count = 0.0, 0
+    precision, total, count = runtime.precision_for(device), 0.0, 0
     model.eval()
     with torch.no_grad(), precision.autocast(device):
         for i in range(0, len(texts), batch_size):
@@ -240,34 +234,20 @@ def training_memory_gb(*, weights_bytes: float, trainable: int, batch_size: int,
     """
     tokens = batch_size * seq_len
     per_layer = tokens * hidden * (34 + 5 * heads * seq_len / hidden) * compute_bytes / 2
-    if checkpointing:
-        activations = layers * tokens * hidden * compute_bytes + per_layer
-    else:
-        activations = layers * per_layer
-    parts = {
-        "weights": weights_bytes,
-        "gradients": 4 * trainable,
-        "optimizer": 8 * trainable,
-        "activations": activations,
-        "logits": tokens * vocab_size * (compute_bytes + 8),
-    }
+    activations = layers * tokens * hidden * compute_bytes + per_layer if checkpointing else layers * per_layer
+    parts = {"weights": weights_bytes, "gradients": 4 * trainable, "optimizer": 8 * trainable,
+             "activations": activations, "logits": tokens * vocab_size * (compute_bytes + 8)}
     parts = {k: v / 1e9 for k, v in parts.items()}
-    parts["total"] = sum(parts.values())
-    return parts
+    return {**parts, "total": sum(parts.values())}
 
 
 def model_size(model) -> dict[str, int]:
     """The numbers :func:`training_memory_gb` needs from a causal LM (peft-wrapped or not): bytes of its weights,
     trained weights, vocabulary, hidden size, layers and attention heads (from its config)."""
-    config = model.config
-    return {
-        "weights_bytes": sum(p.numel() * p.element_size() for p in model.parameters()),
-        "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
-        "vocab_size": config.vocab_size,
-        "hidden": config.hidden_size,
-        "layers": config.num_hidden_layers,
-        "heads": config.num_attention_heads,
-    }
+    c = model.config
+    return {"weights_bytes": sum(p.numel() * p.element_size() for p in model.parameters()),
+            "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad), "vocab_size": c.vocab_size,
+            "hidden": c.hidden_size, "layers": c.num_hidden_layers, "heads": c.num_attention_heads}
 
 
 def available_memory_gb(device: str) -> tuple[float | None, str]:
@@ -291,8 +271,8 @@ def check_training_memory(estimate: Callable[[int], dict[str, float]], batch_siz
     if available_gb is None or parts["total"] <= headroom * available_gb:
         return parts
     effective = batch_size * accumulation
-    smaller = [b for b in (2**k for k in range(12)) if b < batch_size and effective % b == 0]
-    fits = [b for b in smaller if estimate(b)["total"] <= headroom * available_gb]
+    fits = [b for b in (2**k for k in range(12))
+            if b < batch_size and effective % b == 0 and estimate(b)["total"] <= headroom * available_gb]
     need = f"{what} needs about {parts['total']:.1f} GB at a micro-batch of {batch_size}, "
     need += f"more than {headroom:.0%} of the {available_gb:.1f} GB available. "
     if fits:
@@ -363,11 +343,9 @@ def _load_causal_lm(name: str, device: str, load_in_4bit: bool, local_files_only
 
             if device != "cuda":
                 raise RuntimeError("4-bit loading needs a CUDA GPU")
-            kwargs["quantization_config"] = BitsAndBytesConfig(
-                load_in_4bit=True, bnb_4bit_quant_type="nf4",
-                bnb_4bit_compute_dtype=runtime.precision_for(device).dtype or torch.float32,
-            )
-            kwargs["device_map"] = {"": 0}
+            compute = runtime.precision_for(device).dtype or torch.float32
+            kwargs["device_map"], kwargs["quantization_config"] = {"": 0}, BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=compute)
         except Exception as exc:  # bitsandbytes missing or no GPU
             notes.append(f"4-bit loading skipped ({exc}); the model is loaded with fp32 weights")
     tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_files_only)
@@ -419,8 +397,8 @@ def generate(model, tokenizer, prompts: list[str], device: str, max_new_tokens: 
     texts: list[str] = []
     try:
         for start in range(0, len(prompts), batch_size):
-            batch = prompts[start : start + batch_size]
-            enc = tokenizer(batch, return_tensors="pt", padding=True, return_token_type_ids=False).to(device)
+            enc = tokenizer(prompts[start : start + batch_size], return_tensors="pt", padding=True,
+                            return_token_type_ids=False).to(device)
             with torch.no_grad():
                 out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, temperature=None,
                                      top_p=None, top_k=None, pad_token_id=tokenizer.pad_token_id,
@@ -434,13 +412,9 @@ def generate(model, tokenizer, prompts: list[str], device: str, max_new_tokens: 
 def min_distance(atoms) -> float:
     """Shortest interatomic distance (Å) with periodic images, including an atom and its own image."""
     structure = atoms.pymatgen_converter()
-    lattice = structure.lattice
-    shortest_vector = float(min(lattice.get_lll_reduced_lattice().abc))
-    if len(structure) < 2:
-        return shortest_vector
-    dist = lattice.get_all_distances(structure.frac_coords, structure.frac_coords)
-    np.fill_diagonal(dist, np.inf)
-    return float(min(dist.min(), shortest_vector))
+    dist = structure.lattice.get_all_distances(structure.frac_coords, structure.frac_coords)
+    np.fill_diagonal(dist, np.inf)  # an atom and its own image: the shortest lattice vector, below
+    return float(min(dist.min(), *structure.lattice.get_lll_reduced_lattice().abc))
 
 
 def evaluate_one(atoms, reason: str, truth) -> dict[str, Any]:
@@ -450,20 +424,18 @@ def evaluate_one(atoms, reason: str, truth) -> dict[str, Any]:
     when pymatgen's StructureMatcher with the AtomGen benchmark's tolerances matches the two, else None."""
     from pymatgen.analysis.structure_matcher import StructureMatcher
 
-    if atoms is not None:
-        try:
-            with np.errstate(over="ignore", invalid="ignore"):  # a 1e200 Å cell overflows to inf: rejected below
+    try:
+        if atoms is not None:
+            with np.errstate(over="ignore", invalid="ignore"):  # a 1e200 Å cell overflows to inf: rejected here
                 check_cell(atoms.lattice.abc, atoms.lattice.angles, atoms.num_atoms)
-        except StructureTextError as exc:
-            atoms, reason = None, str(exc)
-    row: dict[str, Any] = {"parsed": atoms is not None, "reason": reason}
+    except StructureTextError as exc:
+        atoms, reason = None, str(exc)
     if atoms is None:
-        return row
-    row["formula"] = atoms.composition.reduced_formula
-    row["composition_match"] = row["formula"] == truth.composition.reduced_formula
-    row["min_distance"] = min_distance(atoms)
-    row["valid_distance"] = row["min_distance"] > MIN_DISTANCE_OK
-    rms = None
+        return {"parsed": False, "reason": reason}
+    formula, distance, rms = atoms.composition.reduced_formula, min_distance(atoms), None
+    row = {"parsed": True, "reason": reason, "formula": formula,
+           "composition_match": formula == truth.composition.reduced_formula,
+           "min_distance": distance, "valid_distance": distance > MIN_DISTANCE_OK}
     # only valid structures are matched, as in CDVAE's scoring: overlapping atoms keep the matcher busy for minutes
     if row["composition_match"] and row["valid_distance"]:
         try:
@@ -493,26 +465,14 @@ def evaluate_generated(parsed: list[tuple[Any, str]], truths: list) -> tuple[Any
         raise ValueError(
             f"Need one truth per generated structure; found {len(parsed)} structures, {len(truths)} truths."
         )
-    table = pd.DataFrame([evaluate_one(atoms, why, truth) for (atoms, why), truth in zip(parsed, truths)])
-    n = len(table)
-    ok = table[table["parsed"]] if n else table
-
-    def frac(col: str) -> float:  # NaN when there is nothing to score
-        return (float(ok[col].sum()) / n if col in ok else 0.0) if n else float("nan")
-
-    def over_parsed(col: str, how: str) -> float:
-        return float(getattr(ok[col], how)()) if len(ok) else float("nan")
-
-    matched = ok[ok["matched"].astype(bool)] if "matched" in ok else ok.iloc[:0]
-    summary = {
-        "n": n,
-        "parse_rate": float(table["parsed"].mean()) if n else float("nan"),
-        "composition_match": frac("composition_match"),
-        "valid_distance": frac("valid_distance"),
-        "match_rate": frac("matched"),
-        "rmse": float(matched["rms"].mean()) if len(matched) else float("nan"),
-        "lattice_mae": over_parsed("lattice_mae", "mean"),
-        "lattice_mae_median": over_parsed("lattice_mae", "median"),
-        "angle_mae": over_parsed("angle_mae", "mean"),
-    }
+    columns = ["parsed", "reason", "formula", "composition_match", "min_distance", "valid_distance", "matched", "rms",
+               "lattice_mae", "angle_mae"]  # an unparsed row has NaN in the columns after "reason"
+    rows = [evaluate_one(atoms, why, truth) for (atoms, why), truth in zip(parsed, truths)]
+    table = pd.DataFrame(rows, columns=columns)
+    rates = {"parse_rate": "parsed", "composition_match": "composition_match", "valid_distance": "valid_distance",
+             "match_rate": "matched"}  # fractions of all targets; means skip NaN
+    lattice = table["lattice_mae"]
+    summary = {"n": len(table), **{k: float(table[col].eq(True).mean()) for k, col in rates.items()},
+               "rmse": float(table["rms"].mean()), "lattice_mae": float(lattice.mean()),
+               "lattice_mae_median": float(lattice.median()), "angle_mae": float(table["angle_mae"].mean())}
     return table, summary
