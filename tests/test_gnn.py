@@ -152,6 +152,18 @@ def test_checkpoint_round_trip_gives_the_same_predictions(crystals, tmp_path):
     assert torch.load(path, weights_only=True)["config"]["hidden_features"] == 16  # plain data only
 
 
+def test_checkpoint_with_a_setting_of_an_older_version_still_loads(crystals, tmp_path):
+    model = gnn.make_model(TINY)
+    path = gnn.save_checkpoint(model, TINY, tmp_path / "best_model.pt", "formation_energy_peratom")
+    payload = torch.load(path, weights_only=True)
+    payload["config"]["edge_input_features"] = 80  # a field older versions wrote
+    torch.save(payload, path)
+    reloaded, cfg, _ = gnn.load_checkpoint(path)
+    assert cfg == TINY
+    data = gnn.build_graphs(crystals[:2], "formation_energy_peratom", TINY)
+    assert np.allclose(gnn.predict(reloaded, data), gnn.predict(model, data), atol=1e-6)
+
+
 def test_crafted_checkpoint_is_refused_without_running_code(tmp_path):
     marker = tmp_path / "code-ran"
     torch.save({"state_dict": {}, "config": {}, "payload": RunsCode(marker)}, tmp_path / "evil.pt")

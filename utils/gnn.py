@@ -9,7 +9,7 @@ import hashlib
 import json
 import random
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
@@ -308,7 +308,8 @@ def load_checkpoint(path: Path, device: str = "cpu"):
     payload = read_weights(Path(path), device)
     if not isinstance(payload, dict) or "state_dict" not in payload or "config" not in payload:
         raise GNNError(f"{path} is not a checkpoint written by utils.gnn.save_checkpoint.")
-    cfg = GNNConfig(**payload.pop("config"))
+    known = {f.name for f in fields(GNNConfig)}  # settings of older versions are ignored
+    cfg = GNNConfig(**{k: v for k, v in payload.pop("config").items() if k in known})
     return model_from_weights(payload.pop("state_dict"), cfg, device), cfg, payload
 
 
