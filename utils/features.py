@@ -15,7 +15,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -55,11 +55,7 @@ class FeatureSet:
     X: np.ndarray
     jids: list[str]
     names: list[str]
-    kind: str
-    failures: dict[str, str] = field(default_factory=dict)
-    n_cached: int = 0
-    n_computed: int = 0
-    seconds: float = 0.0
+    failures: dict[str, str]
 
 
 # --- names and groups ---
@@ -226,26 +222,16 @@ def compute_features(
     failures = _compute_missing(records, keys, todo, kind, featurizer or structure_features, store, folder, progress)
     kept = [i for i, key in enumerate(keys) if key in store]
     X = np.stack([np.asarray(store[keys[i]], dtype=np.float64) for i in kept]) if kept else np.zeros((0, len(names)))
-    fs = FeatureSet(
-        X=X,
-        jids=[keys[i].split("|", 1)[0] for i in kept],
-        names=names,
-        kind=kind,
-        failures=failures,
-        n_cached=len(records) - len(todo),
-        n_computed=len(todo) - len(failures),
-        seconds=time.perf_counter() - start,
-    )
     if verbose:
         print(
-            f"{kind}: {X.shape[0]} structures x {X.shape[1]} features "
-            f"({fs.n_cached} from cache, {fs.n_computed} computed, {len(failures)} failed) in {fs.seconds:.1f} s"
+            f"{kind}: {X.shape[0]} structures x {X.shape[1]} features ({len(records) - len(todo)} from cache, "
+            f"{len(todo) - len(failures)} computed, {len(failures)} failed) in {time.perf_counter() - start:.1f} s"
         )
         for jid, reason in list(failures.items())[:10]:
             print(f"  skipped {jid}: {reason}")
         if len(failures) > 10:
             print(f"  ... and {len(failures) - 10} more failures")
-    return fs
+    return FeatureSet(X, [keys[i].split("|", 1)[0] for i in kept], names, failures)
 
 
 def cfid_features(
