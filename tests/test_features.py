@@ -123,9 +123,10 @@ def test_damaged_cache_shard_is_dropped():
     F.compute_features([SI], "composition", progress=False, verbose=False)
     shard = next((F.cache_root() / "composition").rglob("shard-*.npz"))
     shard.write_bytes(b"not a zip")
+    calls: list[str] = []
     with pytest.warns(UserWarning, match="damaged"):
-        fs = F.compute_features([SI], "composition", progress=False)
-    assert fs.n_computed == 1  # the damaged shard was dropped and its row computed again
+        fs = F.compute_features([SI], "composition", featurizer=counting_featurizer(calls), progress=False)
+    assert calls == ["JVASP-1002"] and fs.jids == ["JVASP-1002"]  # the damaged shard was dropped, its row computed
 
 
 def test_align_orders_targets_by_jid():

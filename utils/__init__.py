@@ -9,7 +9,7 @@ One job per module:
 * ``data``: the dataset registry, the one loader (``load_dataset``) and what a record's values mean.
 * ``leaderboard``: JARVIS-Leaderboard benchmark files and the train/val/test splits they define.
 * ``chipsff_reference``: the built dataset joining CHIPS-FF materials, DFT and experimental values.
-* ``properties``: meanings and units of the dft_3d properties. ``metrics``: MAE, MAD, R².
+* ``properties``: meanings and units of the dft_3d properties. ``metrics``: MAE, MAD.
 * ``structures``: jarvis-tools ``Atoms`` from records, ASE conversions, standard cells. ``plots``: shared figures.
 * ``features``: CFID and composition descriptors with their cache (lessons 02, 03).
 * ``gnn``: ALIGNN graphs, datasets, checkpoints and the training loop lesson 04 writes out.

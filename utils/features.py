@@ -2,11 +2,9 @@
 
 Feature sets (``kind``): ``"cfid_fast"``, the 820 CFID descriptors that need no neighbour search (chemical, cell,
 radial charge; 1-3 ms per structure); ``"cfid_full"``, all 1557 (adding radial, angle, dihedral and neighbour
-distributions; seconds per structure); ``"composition"``, the atomic fraction of each element H..Lr. Notebook 02
+distributions; seconds per structure); ``"composition"``, the atomic fraction of each element H..Lr. Notebook 02a
 explains the groups. Features are cached under ``.cache/features`` (env ``AIMS_FEATURE_CACHE``), keyed by kind,
 record id and a hash of the structure; a structure that fails is reported and skipped.
-
->>> X, jids, names = cfid_features(records, kind="cfid_fast")          # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ import os
 import time
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -57,48 +55,36 @@ class FeatureSet:
     X: np.ndarray
     jids: list[str]
     names: list[str]
-    kind: str
-    failures: dict[str, str] = field(default_factory=dict)
-    n_cached: int = 0
-    n_computed: int = 0
-    seconds: float = 0.0
+    failures: dict[str, str]
 
 
 # --- names and groups ---
 
 
-@lru_cache(maxsize=1)
-def _element_symbols() -> tuple[str, ...]:
-    from ase.data import chemical_symbols
+@lru_cache(maxsize=None)
+def _names(kind: str) -> tuple[str, ...]:
+    if kind not in KINDS:
+        raise FeatureError(f"Unknown feature kind {kind!r}; choose one of {', '.join(KINDS)}.")
+    if kind == "composition":
+        from ase.data import chemical_symbols
 
-    return tuple(chemical_symbols[1:104])  # H .. Lr
-
-
-@lru_cache(maxsize=2)
-def _cfid_names(full: bool) -> tuple[str, ...]:
+        return tuple(f"frac:{el}" for el in chemical_symbols[1:104])  # H .. Lr
     from jarvis.core.specie import get_descrp_arr_name
 
     chem = list(get_descrp_arr_name())
     if len(chem) != 438:
         raise FeatureError(f"jarvis-tools gave {len(chem)} chemical descriptor names, expected 438; check its version.")
-    names = [f"chem:{n}" for n in chem] + [f"cell:{n}" for n in CELL_NAMES]
-    names += [f"chg:{i}" for i in range(378)]
-    if full:
-        for group in ("rdf", "adfa", "adfb", "ddf", "nn"):
-            start, stop = CFID_GROUPS[group]
-            names += [f"{group}:{i}" for i in range(stop - start)]
+    cell = ("volume_per_atom", "log_volume_per_atom", "packing_fraction", "density")
+    names = [f"chem:{n}" for n in chem] + [f"cell:{n}" for n in cell] + [f"chg:{i}" for i in range(378)]
+    for group in ("rdf", "adfa", "adfb", "ddf", "nn") if kind == "cfid_full" else ():
+        start, stop = CFID_GROUPS[group]
+        names += [f"{group}:{i}" for i in range(stop - start)]
     return tuple(names)
-
-
-CELL_NAMES = ("volume_per_atom", "log_volume_per_atom", "packing_fraction", "density")
 
 
 def feature_names(kind: str = "cfid_fast") -> list[str]:
     """Column names of feature set ``kind``, each ``"<group>:<name>"`` (groups: ``CFID_GROUPS``, ``frac``)."""
-    _check_kind(kind)
-    if kind == "composition":
-        return [f"frac:{el}" for el in _element_symbols()]
-    return list(_cfid_names(kind == "cfid_full"))
+    return list(_names(kind))
 
 
 def feature_groups(names: Sequence[str]) -> dict[str, list[int]]:
@@ -109,22 +95,16 @@ def feature_groups(names: Sequence[str]) -> dict[str, list[int]]:
     return groups
 
 
-def _check_kind(kind: str) -> None:
-    if kind not in KINDS:
-        raise FeatureError(f"Unknown feature kind {kind!r}; choose one of {', '.join(KINDS)}.")
-
-
 # --- one structure ---
 
 
 def composition_vector(elements: Iterable[str]) -> np.ndarray:
     """Atomic fraction of each element H..Lr for the list of site ``elements`` of a cell."""
-    symbols = _element_symbols()
-    index = {el: i for i, el in enumerate(symbols)}
-    vec = np.zeros(len(symbols))
+    index = {name.removeprefix("frac:"): i for i, name in enumerate(_names("composition"))}
     elements = list(elements)
     if not elements:
         raise FeatureError("A structure without atoms has no composition.")
+    vec = np.zeros(len(index))
     for el in elements:
         if el not in index:
             raise FeatureError(f"Unknown element {el!r} (expected a symbol from H to Lr).")
@@ -134,7 +114,7 @@ def composition_vector(elements: Iterable[str]) -> np.ndarray:
 
 def structure_features(record: Record, kind: str = "cfid_fast") -> np.ndarray:
     """Feature vector of one record (no cache). Raises on a malformed structure or non-finite values."""
-    _check_kind(kind)
+    names = _names(kind)
     atoms = atoms_from_record(record)
     if kind == "composition":
         vec = composition_vector(atoms.elements)
@@ -142,11 +122,10 @@ def structure_features(record: Record, kind: str = "cfid_fast") -> np.ndarray:
         from jarvis.ai.descriptors.cfid import CFID
 
         vec = np.asarray(CFID(atoms).get_comp_descp(jrdf_adf=(kind == "cfid_full")), dtype=float)
-    expected = len(feature_names(kind))
-    if vec.shape != (expected,):
-        raise FeatureError(f"expected {expected} {kind} features, got shape {vec.shape}")
+    if vec.shape != (len(names),):
+        raise FeatureError(f"expected {len(names)} {kind} features, got shape {vec.shape}")
     if not np.all(np.isfinite(vec)):
-        bad = [feature_names(kind)[i] for i in np.flatnonzero(~np.isfinite(vec))[:3]]
+        bad = [names[i] for i in np.flatnonzero(~np.isfinite(vec))[:3]]
         raise FeatureError(f"non-finite feature values (e.g. {', '.join(bad)})")
     # stored as float32 in the cache: round here too so that cached and fresh runs give equal numbers
     return vec.astype(np.float32).astype(np.float64)
@@ -169,17 +148,9 @@ def record_key(record: Record, position: int = 0) -> str:
     return f"{jid}|{hashlib.sha1(blob.encode()).hexdigest()[:12]}"
 
 
-def _read_cache(folder: Path) -> dict[str, np.ndarray]:
-    """Every cached row of ``folder``; a damaged shard is dropped (``files.read_cache``) and its rows recomputed."""
-
-    def read(shard: Path) -> dict[str, np.ndarray]:
-        with np.load(shard, allow_pickle=False) as npz:
-            return dict(zip(npz["keys"].tolist(), npz["X"]))
-
-    store: dict[str, np.ndarray] = {}
-    for shard in sorted(folder.glob("shard-*.npz")) if folder.is_dir() else []:
-        store.update(read_cache(shard, read, errors=(Exception,)) or {})
-    return store
+def _read_shard(shard: Path) -> dict[str, np.ndarray]:
+    with np.load(shard, allow_pickle=False) as npz:
+        return dict(zip(npz["keys"].tolist(), npz["X"]))
 
 
 def _write_shard(folder: Path, keys: list[str], rows: list[np.ndarray]) -> None:
@@ -208,16 +179,12 @@ def _write_shard(folder: Path, keys: list[str], rows: list[np.ndarray]) -> None:
 
 
 def _compute_missing(records, keys, todo, kind, featurizer, store, folder, progress) -> dict[str, str]:
-    """Featurize ``records[i]`` for i in ``todo`` into ``store`` (and cache shards); return {jid: failure}."""
+    """Featurize ``records[i]`` for i in ``todo`` into ``store`` and cache shards; return {jid: failure}."""
     failures: dict[str, str] = {}
     new_keys: list[str] = []
     new_rows: list[np.ndarray] = []
-    iterator: Iterable[int] = todo
-    if progress and todo:
-
-        iterator = runtime.progress(todo, desc=f"{kind} features", unit="structure")
     try:
-        for i in iterator:
+        for i in runtime.progress(todo, desc=f"{kind} features", unit="structure", disable=not (progress and todo)):
             try:
                 row = featurizer(records[i], kind)
             except Exception as exc:  # one bad structure must not stop the others
@@ -226,67 +193,52 @@ def _compute_missing(records, keys, todo, kind, featurizer, store, folder, progr
             store[keys[i]] = row
             new_keys.append(keys[i])
             new_rows.append(row)
-            if folder is not None and len(new_keys) >= 5000:  # save progress on long runs
+            if len(new_keys) >= 5000:  # save progress on long runs
                 _write_shard(folder, new_keys, new_rows)
                 new_keys, new_rows = [], []
     finally:
-        if folder is not None:
-            _write_shard(folder, new_keys, new_rows)
+        _write_shard(folder, new_keys, new_rows)
     return failures
 
 
 def compute_features(
     records: Sequence[Record],
     kind: str = "cfid_fast",
-    use_cache: bool = True,
     progress: bool = True,
     verbose: bool = True,
     featurizer: Callable[[Record, str], np.ndarray] | None = None,
 ) -> FeatureSet:
-    """Features of ``records`` (a failing structure is reported and skipped), read from / written to the cache.
-
-    ``featurizer`` replaces ``structure_features`` (for tests).
-    """
-    _check_kind(kind)
-    featurizer = featurizer or structure_features
+    """Features of ``records`` (a failing structure is reported and skipped), read from / written to the cache;
+    a damaged cache shard is dropped (``files.read_cache``) and its rows computed again. ``featurizer`` replaces
+    ``structure_features`` (for tests)."""
     names = feature_names(kind)
     start = time.perf_counter()
     keys = [record_key(rec, i) for i, rec in enumerate(records)]
-    folder = cache_root() / kind if use_cache else None
-    store = _read_cache(folder) if folder is not None else {}
+    folder = cache_root() / kind
+    store: dict[str, np.ndarray] = {}
+    for shard in sorted(folder.glob("shard-*.npz")) if folder.is_dir() else []:
+        store.update(read_cache(shard, _read_shard, errors=(Exception,)) or {})
     todo = [i for i, key in enumerate(keys) if key not in store]
-    failures = _compute_missing(records, keys, todo, kind, featurizer, store, folder, progress)
+    failures = _compute_missing(records, keys, todo, kind, featurizer or structure_features, store, folder, progress)
     kept = [i for i, key in enumerate(keys) if key in store]
     X = np.stack([np.asarray(store[keys[i]], dtype=np.float64) for i in kept]) if kept else np.zeros((0, len(names)))
-    fs = FeatureSet(
-        X=X,
-        jids=[keys[i].split("|", 1)[0] for i in kept],
-        names=names,
-        kind=kind,
-        failures=failures,
-        n_cached=len(records) - len(todo),
-        n_computed=len(todo) - len(failures),
-        seconds=time.perf_counter() - start,
-    )
     if verbose:
         print(
-            f"{kind}: {X.shape[0]} structures x {X.shape[1]} features "
-            f"({fs.n_cached} from cache, {fs.n_computed} computed, {len(failures)} failed) in {fs.seconds:.1f} s"
+            f"{kind}: {X.shape[0]} structures x {X.shape[1]} features ({len(records) - len(todo)} from cache, "
+            f"{len(todo) - len(failures)} computed, {len(failures)} failed) in {time.perf_counter() - start:.1f} s"
         )
         for jid, reason in list(failures.items())[:10]:
             print(f"  skipped {jid}: {reason}")
         if len(failures) > 10:
             print(f"  ... and {len(failures) - 10} more failures")
-    return fs
+    return FeatureSet(X, [keys[i].split("|", 1)[0] for i in kept], names, failures)
 
 
 def cfid_features(
     records: Sequence[Record], kind: str = "cfid_fast", **kwargs: Any
 ) -> tuple[np.ndarray, list[str], list[str]]:
-    """``(X, kept_jids, feature_names)`` for ``records``: the short form of ``compute_features``.
-
-    Rows of ``X`` follow ``kept_jids`` (records whose structure failed are left out and reported).
-    """
+    """``(X, kept_jids, feature_names)`` for ``records``: the short form of ``compute_features`` (rows follow
+    ``kept_jids``; records whose structure failed are left out and reported)."""
     fs = compute_features(records, kind=kind, **kwargs)
     return fs.X, fs.jids, fs.names
 
@@ -323,12 +275,10 @@ def featurize_split(
 # --- elements without elemental data ---
 
 
-def elements_without_data(elements: Iterable[str], share: float = 0.5) -> set[str]:
-    """The ``elements`` for which jarvis-tools knows fewer than ``1 - share`` of CFID's 438
-    elemental properties. jarvis-tools stores an unknown property as -9999, so a material
-    holding such an element (Xe, Rn, Eu, Pm, Po and the heavy radioactive elements) gets
-    chemical descriptors near -9999 / (number of its elements). Written out in notebook 02a,
-    section 2."""
+def elements_without_data(elements: Iterable[str]) -> set[str]:
+    """The ``elements`` for which jarvis-tools stores most of CFID's 438 elemental properties as unknown (-9999):
+    Xe, Rn, Eu, Pm, Po and the heavy radioactive ones; a material holding one gets chemical descriptors near -9999.
+    Written out in notebook 02a, section 2."""
     from jarvis.core.specie import Specie
 
     missing = set()
@@ -338,6 +288,6 @@ def elements_without_data(elements: Iterable[str], share: float = 0.5) -> set[st
         except (KeyError, ValueError):  # an element jarvis-tools does not know at all
             missing.add(element)
             continue
-        if np.mean(values == -9999) > share:
+        if np.mean(values == -9999) > 0.5:
             missing.add(element)
     return missing

@@ -37,8 +37,6 @@ def parity_plot(
     return ax
 
 
-
-
 def loss_curves(history: Mapping[str, Sequence[float]], ylabel: str, title: str = "", ax=None):
     """Plot named per-epoch curves (e.g. {"train": [...], "val": [...]}) on one axes."""
     if ax is None:

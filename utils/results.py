@@ -33,10 +33,9 @@ class Result:
 
 
 def _number(value: Any) -> float | int | None:
-    if value is None:
-        return None
-    value = float(value) if not isinstance(value, int) else value
-    return None if isinstance(value, float) and not math.isfinite(value) else value
+    if value is None or isinstance(value, int):
+        return value
+    return float(value) if math.isfinite(float(value)) else None
 
 
 def _shown(value: Any, unit: str = "") -> str:
@@ -66,7 +65,8 @@ def results_card(results: list[Result]):
         raise RuntimeError("Run the setup cell (utils.setup) first: the card records the lesson, mode and time.")
     if not results:
         raise ValueError("A results card needs at least one Result.")
-    measured = runtime.workshop_benchmark().get("lessons", {}).get(session.lesson, {}).get("metrics", {})
+    bench = runtime.workshop_benchmark()
+    measured = bench.get("lessons", {}).get(session.lesson, {}).get("metrics", {})
     rows = [
         {
             "result": r.what,
@@ -89,7 +89,6 @@ def results_card(results: list[Result]):
         write_atomically(path, json.dumps(card, indent=1))
     except OSError as exc:  # a read-only or full disk: the card is still shown
         warnings.warn(f"Could not write {path} ({exc}); set AIMS_OUTPUT_DIR to a writable folder.", stacklevel=2)
-    bench = runtime.workshop_benchmark()
     where = f"; workshop benchmark: {bench['machine']}, {bench['date']}" if "machine" in bench else ""
     print(f"{session.lesson}, {session.mode} mode on {session.device}, {card['seconds']:.0f} s; "
           f"card written to {path}{where}")

@@ -28,8 +28,6 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 MODES = ("fast", "workshop", "full")
 DEFAULT_MODE = "workshop"
 TRUE_WORDS, FALSE_WORDS = {"1", "true", "yes", "on"}, {"0", "false", "no", "off"}
-# measured by `make workshop-bench` (tools/workshop_bench.py): time, peak memory and results of each lesson
-BENCHMARK_PATH = REPO_ROOT / "docs" / "workshop_benchmark.json"
 
 
 class ModeError(ValueError):
@@ -42,27 +40,20 @@ def env(name: str) -> str | None:
     return value or None
 
 
-def _env_flag(name: str) -> bool | None:
-    """An on/off environment variable: True for 1/true/yes/on, False for 0/false/no/off, None when unset."""
-    value = env(name)
-    if value is None:
-        return None
-    if value.lower() in TRUE_WORDS | FALSE_WORDS:
-        return value.lower() in TRUE_WORDS
-    raise ModeError(f"{name}={value!r} is neither on ({', '.join(sorted(TRUE_WORDS))}) nor off "
-                    f"({', '.join(sorted(FALSE_WORDS))}). Set it to one of these, or unset it.")
-
-
 def _requested_mode() -> str | None:
     """The mode the environment asks for (``AIMS_MODE``, or ``AIMS_FAST=1`` for fast), None when it asks none."""
-    value, fast = env("AIMS_MODE"), _env_flag("AIMS_FAST")
-    if value is not None and value.lower() not in MODES:
-        raise ModeError(f"AIMS_MODE={value!r} is not a mode. Valid modes: {', '.join(MODES)} "
+    asked, fast = env("AIMS_MODE"), env("AIMS_FAST") or "0"
+    if fast.lower() not in TRUE_WORDS | FALSE_WORDS:
+        raise ModeError(f"AIMS_FAST={fast!r} is neither on ({', '.join(sorted(TRUE_WORDS))}) nor off "
+                        f"({', '.join(sorted(FALSE_WORDS))}). Set it to one of these, or unset it.")
+    if asked is not None and asked.lower() not in MODES:
+        raise ModeError(f"AIMS_MODE={asked!r} is not a mode. Valid modes: {', '.join(MODES)} "
                         f"(default {DEFAULT_MODE}); e.g. %env AIMS_MODE=fast before the setup cell.")
-    value = value.lower() if value else None
-    if fast and value not in (None, "fast"):
-        raise ModeError(f"AIMS_FAST=1 asks for fast mode but AIMS_MODE={value}: unset one of them.")
-    return value or ("fast" if fast else None)
+    if fast.lower() in TRUE_WORDS:
+        if asked is not None and asked.lower() != "fast":
+            raise ModeError(f"AIMS_FAST=1 asks for fast mode but AIMS_MODE={asked.lower()}: unset one of them.")
+        return "fast"
+    return asked.lower() if asked else None
 
 
 @dataclass(frozen=True)
@@ -116,7 +107,6 @@ class Session:
 
     lesson: str
     mode: str
-    mode_reason: str
     device: str
     precision: Precision
     started: float
@@ -136,10 +126,7 @@ def session() -> Session | None:
 
 def mode() -> str:
     """The run mode: what the environment asks for, else what ``setup`` chose, else workshop."""
-    asked = _requested_mode()
-    if asked is not None:
-        return asked
-    return _session.mode if _session is not None else DEFAULT_MODE
+    return _requested_mode() or (_session.mode if _session is not None else DEFAULT_MODE)
 
 
 def is_fast() -> bool:
@@ -156,8 +143,8 @@ def by_mode(*, fast: T, workshop: T, full: T) -> T:
 def workshop_benchmark() -> dict[str, Any]:
     """The measured workshop runs (``docs/workshop_benchmark.json``): machine, date and, per lesson, seconds,
     peak memory (GB) and results; empty when not measured yet."""
-    try:
-        return json.loads(BENCHMARK_PATH.read_text())
+    try:  # written by `make workshop-bench` (tools/workshop_bench.py)
+        return json.loads((REPO_ROOT / "docs" / "workshop_benchmark.json").read_text())
     except (OSError, ValueError):
         return {}
 
@@ -192,16 +179,19 @@ def default_mode(lesson: str) -> tuple[str, str]:
     return DEFAULT_MODE, "the default"
 
 
-def get_device() -> str:
-    """``"cuda"`` when a CUDA GPU is visible to torch, else ``"cpu"``."""
+def _torch() -> Any:
+    """torch, or None where this lesson's extra does not install it."""
     try:
         import torch
-
-        if torch.cuda.is_available():
-            return "cuda"
     except ImportError:
-        pass
-    return "cpu"
+        return None
+    return torch
+
+
+def get_device() -> str:
+    """``"cuda"`` when a CUDA GPU is visible to torch, else ``"cpu"``."""
+    torch = _torch()
+    return "cuda" if torch is not None and torch.cuda.is_available() else "cpu"
 
 
 def cpu_threads() -> int:
@@ -211,12 +201,8 @@ def cpu_threads() -> int:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
         available = os.cpu_count() or 1
-    try:
-        import torch
-
-        return max(1, min(available, torch.get_num_threads()))
-    except ImportError:
-        return max(1, available)
+    torch = _torch()
+    return max(1, min(available, torch.get_num_threads()) if torch is not None else available)
 
 
 def progress(iterable: Any = None, **kwargs: Any) -> Any:
@@ -231,17 +217,12 @@ def progress(iterable: Any = None, **kwargs: Any) -> Any:
 
 
 def seed_everything(seed: int = 42) -> None:
-    """Seed Python, NumPy and (if installed) torch so that a re-run prints the same numbers."""
+    """Seed Python, NumPy and (if installed) torch, on every device, so that a re-run prints the same numbers."""
     random.seed(seed)
     np.random.seed(seed)
-    try:
-        import torch
-
-        torch.manual_seed(seed)
-        if torch.cuda.is_available():
-            torch.cuda.manual_seed_all(seed)
-    except ImportError:
-        pass
+    torch = _torch()
+    if torch is not None:
+        torch.manual_seed(seed)  # seeds the GPUs too
 
 
 def outputs_dir(*parts: str) -> Path:
@@ -252,17 +233,7 @@ def outputs_dir(*parts: str) -> Path:
     return path
 
 
-def _versions(packages: list[str]) -> str:
-    versions = []
-    for name in ["numpy", "jarvis-tools", *packages]:
-        try:
-            versions.append(f"{name} {importlib.metadata.version(name)}")
-        except importlib.metadata.PackageNotFoundError:
-            versions.append(f"{name} not installed")
-    return ", ".join(versions)
-
-
-def setup(lesson: str, packages: list[str] | None = None, seed: int = 42) -> str:
+def setup(lesson: str, packages: list[str] | None = None) -> str:
     """Start lesson ``lesson`` (its notebook's name, e.g. ``"02a_classical_regression"``): choose the mode,
     seed everything, print mode, device, precision and versions, start the clock of its results card.
     Returns the device string (``"cuda"`` or ``"cpu"``)."""
@@ -273,24 +244,21 @@ def setup(lesson: str, packages: list[str] | None = None, seed: int = 42) -> str
     asked = _requested_mode()
     chosen, reason = (asked, "set by AIMS_MODE/AIMS_FAST") if asked else default_mode(lesson)
     device = get_device()
-    _session = Session(lesson, chosen, reason, device, precision_for(device), time.time())
-    seed_everything(seed)
+    precision = precision_for(device)
+    _session = Session(lesson, chosen, device, precision, time.time())
+    seed_everything()
     others = [m for m in MODES if m != chosen]
     print(f"Mode: {chosen} ({reason}; for another, run %env AIMS_MODE={others[0]} or {others[1]} "
           "before this cell)")
-    where = f"cuda ({_cuda_name()})" if device == "cuda" else f"cpu ({cpu_threads()} threads)"
-    chosen_precision = _session.precision
-    if device == "cuda":
-        print(f"Device: {where}; where a part trains on it, mixed precision {chosen_precision.name} "
-              f"({chosen_precision.reason})")
+    if device == "cuda":  # the reason names the GPU
+        print(f"Device: cuda; where a part trains on it, mixed precision {precision.name} ({precision.reason})")
     else:
-        print(f"Device: {where}; precision fp32")
-    print(f"Python {platform.python_version()} on {platform.system()} {platform.machine()}; "
-          f"{_versions(packages or [])}")
+        print(f"Device: cpu ({cpu_threads()} threads); precision fp32")
+    versions = []
+    for name in ["numpy", "jarvis-tools", *(packages or [])]:
+        try:
+            versions.append(f"{name} {importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            versions.append(f"{name} not installed")
+    print(f"Python {platform.python_version()} on {platform.system()} {platform.machine()}; {', '.join(versions)}")
     return device
-
-
-def _cuda_name() -> str:
-    import torch
-
-    return torch.cuda.get_device_name(0)
