@@ -103,10 +103,10 @@ def test_cache_is_reused_and_failures_skipped(capsys):
     assert "JVASP-BROKEN" in fs.failures and "zero volume" in fs.failures["JVASP-BROKEN"]
     assert "skipped JVASP-BROKEN" in capsys.readouterr().out
     calls.clear()
-    X2, jids2, names2 = F.cfid_features(records, "composition", featurizer=counting_featurizer(calls), progress=False)
+    again = F.compute_features(records, "composition", featurizer=counting_featurizer(calls), progress=False)
     assert calls == ["JVASP-BROKEN"]  # the good ones came from the cache
-    np.testing.assert_array_equal(X2, fs.X)
-    assert jids2 == fs.jids and len(names2) == 103
+    np.testing.assert_array_equal(again.X, fs.X)
+    assert again.jids == fs.jids and len(again.names) == 103
 
 
 def test_changed_structure_is_recomputed():
@@ -129,11 +129,12 @@ def test_damaged_cache_shard_is_dropped():
     assert calls == ["JVASP-1002"] and fs.jids == ["JVASP-1002"]  # the damaged shard was dropped, its row computed
 
 
-def test_align_orders_targets_by_jid():
-    y = F.align([SI, NACL], ["JVASP-23862", "JVASP-1002"], "formation_energy_peratom")
-    np.testing.assert_allclose(y, [-1.9, 0.0])
-    with pytest.raises(F.FeatureError, match="same records"):
-        F.align([SI], ["JVASP-1"], "formation_energy_peratom")
+def test_featurize_split_gives_each_kept_row_its_own_target():
+    parts = F.featurize_split({"train": [NACL, BROKEN, SI]}, "formation_energy_peratom", "composition",
+                              progress=False)
+    assert parts["train"].jids == ["JVASP-23862", "JVASP-1002"]  # the broken structure is dropped
+    np.testing.assert_allclose(parts["train"].y, [-1.9, 0.0])
+    assert parts["train"].X.shape == (2, 103)
 
 
 def test_unwritable_feature_cache_warns_and_returns_the_features(tmp_path, monkeypatch):

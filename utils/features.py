@@ -234,24 +234,6 @@ def compute_features(
     return FeatureSet(X, [keys[i].split("|", 1)[0] for i in kept], names, failures)
 
 
-def cfid_features(
-    records: Sequence[Record], kind: str = "cfid_fast", **kwargs: Any
-) -> tuple[np.ndarray, list[str], list[str]]:
-    """``(X, kept_jids, feature_names)`` for ``records``: the short form of ``compute_features`` (rows follow
-    ``kept_jids``; records whose structure failed are left out and reported)."""
-    fs = compute_features(records, kind=kind, **kwargs)
-    return fs.X, fs.jids, fs.names
-
-
-def align(records: Sequence[Record], jids: Sequence[str], prop: str) -> np.ndarray:
-    """The values of ``prop`` of ``records`` in the order of ``jids`` (e.g. the kept ids of ``cfid_features``)."""
-    by_id = {str(rec.get("jid")): rec for rec in records}
-    missing = [j for j in jids if j not in by_id]
-    if missing:
-        raise FeatureError(f"{len(missing)} ids are not among the records (e.g. {missing[0]}); pass the same records.")
-    return np.array([float(by_id[j][prop]) for j in jids])
-
-
 @dataclass
 class SplitData:
     """Feature matrix, target and ids of one part (train, val or test) of a split."""
@@ -268,7 +250,8 @@ def featurize_split(
     out = {}
     for part, records in split.items():
         fs = compute_features(records, kind=kind, **kwargs)
-        out[part] = SplitData(fs.X, align(records, fs.jids, prop), fs.jids)
+        by_id = {str(rec.get("jid")): rec for rec in records}
+        out[part] = SplitData(fs.X, np.array([float(by_id[j][prop]) for j in fs.jids]), fs.jids)
     return out
 
 
