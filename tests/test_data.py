@@ -117,6 +117,17 @@ def test_offline_whole_mlearn_set_gives_one_element(isolated):
         load_dataset("dft_2d")
 
 
+def test_online_mlearn_element_is_taken_from_the_whole_download(online, fake_figshare):
+    calls, responses = fake_figshare
+    si = make_record("1") | {"energy": -4.7, "forces": [[0, 0, 0], [0, 0, 0]]}
+    cu = make_record("2") | {"energy": -3.7, "forces": [[0, 0, 0], [0, 0, 0]]}
+    cu["atoms"] = cu["atoms"] | {"elements": ["Cu", "Cu"]}
+    responses.append(FakeResponse(zipped([si, cu])))
+    records = load_dataset("mlearn_Si")
+    assert [r["jid"] for r in records] == ["1"] and records[0]["total_energy"] == -4.7
+    assert calls == [URL]
+
+
 def test_download_validated_and_cached(online, records, fake_figshare):
     cache = online
     calls, responses = fake_figshare
