@@ -306,7 +306,6 @@ def test_elemental_solids_fall_back_to_the_sample_when_the_download_fails(monkey
     monkeypatch.delenv("AIMS_DATA_DIR", raising=False)
     monkeypatch.setenv("AIMS_CACHE_DIR", str(tmp_path))
     monkeypatch.setattr(files, "_network_failed", [])
-    monkeypatch.setattr(data, "_figshare_source", lambda name: ("https://example.org/dft_3d.zip", "dft_3d_test"))
     monkeypatch.setattr(requests, "get", lambda *a, **k: (_ for _ in ()).throw(requests.ConnectionError("down")))
     found = bm.elemental_solids(["Si"])
     assert "JVASP-1002" in [r["jid"] for r in found["Si"]]  # the sample has JARVIS's Si

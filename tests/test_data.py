@@ -66,7 +66,8 @@ def fake_figshare(monkeypatch):
     import requests
 
     calls, responses = [], []
-    monkeypatch.setattr(data, "_figshare_source", lambda name: (URL, TAG))
+    sources = {name: [URL, TAG] for name in ("dft_3d", "dft_2d", "mlearn")}
+    monkeypatch.setattr("jarvis.db.figshare.get_db_info", lambda: sources)
 
     def fake_get(url, stream, timeout):
         calls.append(url)
@@ -114,6 +115,17 @@ def test_offline_whole_mlearn_set_gives_one_element(isolated):
         load_dataset("mlearn_Ge")
     with pytest.raises(DatasetError, match="No dft_2d.json"):
         load_dataset("dft_2d")
+
+
+def test_online_mlearn_element_is_taken_from_the_whole_download(online, fake_figshare):
+    calls, responses = fake_figshare
+    si = make_record("1") | {"energy": -4.7, "forces": [[0, 0, 0], [0, 0, 0]]}
+    cu = make_record("2") | {"energy": -3.7, "forces": [[0, 0, 0], [0, 0, 0]]}
+    cu["atoms"] = cu["atoms"] | {"elements": ["Cu", "Cu"]}
+    responses.append(FakeResponse(zipped([si, cu])))
+    records = load_dataset("mlearn_Si")
+    assert [r["jid"] for r in records] == ["1"] and records[0]["total_energy"] == -4.7
+    assert calls == [URL]
 
 
 def test_download_validated_and_cached(online, records, fake_figshare):
@@ -295,12 +307,6 @@ def test_empty_record_lists_give_clear_errors():
         to_dataframe([])
 
 
-@pytest.mark.parametrize("fractions", [(0.8, 0.1), (0.8, 0.3, 0.1), (1.0, 0.0, 0.0), (-0.1, 0.6, 0.5), (0, 0.5, 0.5)])
-def test_split_fractions_are_validated(records, fractions):
-    with pytest.raises(DatasetError, match="fractions must be three numbers"):
-        split_records(records, "formation_energy_peratom", fractions=fractions)
-
-
 def test_numpy_nan_and_inf_are_missing():
     import numpy as np
 
@@ -319,11 +325,11 @@ def test_unwritable_cache_folder_says_to_set_aims_cache_dir(tmp_path, monkeypatc
 
 
 def test_temporary_files_have_unique_names(tmp_path):
-    dest = tmp_path / "x.json"
-    first, second = files._temporary_beside(dest), files._temporary_beside(dest)
-    assert first != second and first.name.endswith(".part")
-    files.write_atomically(dest, "[1]")
-    assert dest.read_text() == "[1]"
+    dest, seen = tmp_path / "x.json", []
+    files.write_atomically(dest, lambda tmp: seen.append(tmp) or tmp.write_text("[0]"))
+    files.write_atomically(dest, lambda tmp: seen.append(tmp) or tmp.write_text("[1]"))
+    assert seen[0] != seen[1] and seen[0].name.endswith(".part") and seen[0].parent == tmp_path
+    assert dest.read_text() == "[1]" and [p.name for p in tmp_path.iterdir()] == ["x.json"]
 
 
 def test_with_property_drops_na_and_rejects_unknown(records):
@@ -377,9 +383,8 @@ def test_leaderboard_file_downloaded_at_the_pinned_commit_and_cached(online, rec
     monkeypatch.setattr(requests, "get", fake_get)
     first = split_records(records, "formation_energy_peratom")
     second = split_records(records, "formation_energy_peratom")
-    commit = data.registry()["leaderboard"]["commit"]
-    assert calls == [leaderboard.file_url("AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip")]
-    assert commit in calls[0]
+    entry, path = data.registry()["leaderboard"], "AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip"
+    assert calls == [f"{entry['raw_base']}/{entry['commit']}/jarvis_leaderboard/benchmarks/{path}"]
     assert len(first["test"]) == len(second["test"]) == 5
 
 

@@ -7,7 +7,6 @@ import hashlib
 import json
 import warnings
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 
 from . import data, files, leaderboard
@@ -51,22 +50,6 @@ def reference_records(
     return records
 
 
-def _file_identity(path: Path) -> str:
-    stat = path.stat()
-    return f"{path.resolve()}:{stat.st_size}:{stat.st_mtime_ns}"
-
-
-def _chipsff_sources() -> dict[str, str]:
-    """What a chipsff_reference build reads: the dft_3d file and the leaderboard's origin (its cache key)."""
-    folder = data.data_folder()
-    entry = data.registry()["leaderboard"]
-    return {
-        "dft_3d": _file_identity(data.dataset_path("dft_3d")),
-        "leaderboard": data.folder_label(folder) if folder is not None else f"jarvis_leaderboard@{entry['commit']}",
-        "tables": ",".join(CHIPSFF_TABLES) + ";" + ",".join(CHIPSFF_EXPERIMENTS.values()),
-    }
-
-
 def _build_chipsff_reference() -> list[Record]:
     """The CHIPS-FF materials with their dft_3d structure (streamed and filtered by jid, never capped by
     ``AIMS_MAX_RECORDS``), the leaderboard's CHIPS-FF DFT references and the experimental values.
@@ -81,29 +64,32 @@ def _build_chipsff_reference() -> list[Record]:
         if table is None:
             raise DatasetError(f"chipsff_reference needs the leaderboard file {path}: {origin}.")
         tables[prop] = _flat(table)
-    experiments = {}
-    for key, stem in CHIPSFF_EXPERIMENTS.items():
-        table, _ = leaderboard.benchmark_table(f"ES/SinglePropertyPrediction/{stem}.json.zip")
-        experiments[key] = _flat(table) if table is not None else {}
-    jids = sorted(tables["kv"])
-    wanted, path = set(jids), data.dataset_path("dft_3d")
-    chipsff = files.read_records(path, data.required_keys("dft_3d"), where=lambda rec: rec["jid"] in wanted)
-    structures = {rec["jid"]: rec["atoms"] for rec in chipsff}
-    records = reference_records(structures, tables, experiments, jids)
-    where = f"dft_3d ({path})"
+    experiments = {
+        key: _flat(leaderboard.benchmark_table(f"ES/SinglePropertyPrediction/{stem}.json.zip")[0] or {})
+        for key, stem in CHIPSFF_EXPERIMENTS.items()
+    }
+    jids, path = sorted(tables["kv"]), data.dataset_path("dft_3d")
+    chipsff = files.read_records(path, data.required_keys("dft_3d"), where=lambda rec: rec["jid"] in tables["kv"])
+    records = reference_records({rec["jid"]: rec["atoms"] for rec in chipsff}, tables, experiments, jids)
     if not records:
-        raise DatasetError(f"None of the {len(jids)} CHIPS-FF materials has a structure in {where}.")
+        raise DatasetError(f"None of the {len(jids)} CHIPS-FF materials has a structure in dft_3d ({path}).")
     if data.data_folder() is None and len(records) < 0.9 * len(jids):
         raise DatasetError(
-            f"Only {len(records)} of the {len(jids)} CHIPS-FF materials have a structure in {where}: the file "
-            f"looks truncated. Delete it from {data.cache_dir()} and run again."
+            f"Only {len(records)} of the {len(jids)} CHIPS-FF materials have a structure in dft_3d ({path}): the "
+            f"file looks truncated. Delete it from {data.cache_dir()} and run again."
         )
     return records
 
 
 def cached_records(name: str) -> tuple[list[Record], str]:
     """chipsff_reference from the cache when its recorded sources are today's, else built and cached."""
-    sources = _chipsff_sources()
+    folder, dft_3d = data.data_folder(), data.dataset_path("dft_3d")
+    commit = data.registry()["leaderboard"]["commit"]
+    sources = {  # what a build reads: the cache key
+        "dft_3d": f"{dft_3d.resolve()}:{dft_3d.stat().st_size}:{dft_3d.stat().st_mtime_ns}",
+        "leaderboard": data.folder_label(folder) if folder is not None else f"jarvis_leaderboard@{commit}",
+        "tables": ",".join(CHIPSFF_TABLES) + ";" + ",".join(CHIPSFF_EXPERIMENTS.values()),
+    }
     key = hashlib.sha1(json.dumps(sources, sort_keys=True).encode()).hexdigest()[:12]
     cached = data.cache_dir() / f"{name}-{key}.json"
     required = data.required_keys(name)

@@ -7,15 +7,12 @@ Where the data comes from (``data_source()``):
   benchmark files under ``jarvis_leaderboard/<path below benchmarks/>``.
 * fast mode (``AIMS_MODE=fast``) otherwise: the workshop sample shipped in ``data/sample`` (same layout), so
   nothing is downloaded.
-* workshop and full mode otherwise: jarvis-tools' figshare registry, downloaded once into a cache folder (env
-  ``AIMS_CACHE_DIR``, default ``<repo>/.cache/datasets``), and the leaderboard's benchmark files from the
-  jarvis_leaderboard repository at a pinned commit. Every download goes to a temporary file, is validated
-  and only then renamed into place; a damaged cache file is reported and fetched again.
+* workshop and full mode otherwise: jarvis-tools' figshare registry, downloaded once into ``cache_dir()``, and
+  the leaderboard's benchmark files from the jarvis_leaderboard repository at a pinned commit. Every download is
+  validated before it is renamed into place; a damaged cache file is reported and fetched again.
 
-``load_dataset`` never returns other data than asked for, unless the caller says
-``fallback_to_sample=True``: then a failed download is reported and the shipped sample is used instead, for
-that call only. docs/DATA.md explains all this to learners. Reading files is ``utils.files``' job, the
-leaderboard's splits ``utils.leaderboard``'s.
+``load_dataset`` never returns other data than asked for, unless the caller says ``fallback_to_sample=True``.
+docs/DATA.md explains all this to learners.
 """
 
 from __future__ import annotations
@@ -41,7 +38,6 @@ from .files import (
     network_failure,
     read_cache,
     read_records,
-    sample_stream,
 )
 from .runtime import REPO_ROOT, env, is_fast
 
@@ -52,8 +48,6 @@ _SAMPLE_FALLBACK: ContextVar[bool] = ContextVar("sample_fallback", default=False
 _NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")  # a number written as text
 
 
-
-
 @lru_cache(maxsize=1)
 def registry() -> dict[str, Any]:
     """The dataset registry in ``data/datasets.json``."""
@@ -62,10 +56,8 @@ def registry() -> dict[str, Any]:
 
 def known_datasets() -> list[str]:
     """Every name ``load_dataset`` accepts."""
-    reg = registry()
-    names = list(reg["datasets"])
-    names += [MLEARN_PREFIX + el for el in reg["families"]["mlearn_<Element>"]["elements"]]
-    return names
+    elements = registry()["families"]["mlearn_<Element>"]["elements"]
+    return list(registry()["datasets"]) + [MLEARN_PREFIX + el for el in elements]
 
 
 def cache_dir() -> Path:
@@ -107,38 +99,32 @@ def data_source() -> str:
     return "online (jarvis-tools figshare, cached)" if folder is None else folder_label(folder)
 
 
-def required_keys(name: str) -> list[str]:
-    reg = registry()
-    if name.startswith(MLEARN_PREFIX):
-        return reg["families"]["mlearn_<Element>"]["required_keys"]
-    return reg["datasets"][name]["required_keys"]
-
-
-def check_name(name: str) -> None:
-    if name in registry()["datasets"]:
-        return
-    if name.startswith(MLEARN_PREFIX):
-        elements = registry()["families"]["mlearn_<Element>"]["elements"]
-        if name[len(MLEARN_PREFIX) :] in elements:
-            return
-        raise DatasetError(
-            f"Unknown mlearn element in {name!r}: mlearn has {', '.join(elements)}. Use e.g. 'mlearn_Si'."
-        )
-    raise DatasetError(f"Unknown dataset {name!r}. Known datasets: {', '.join(known_datasets())}.")
-
-
-# --- Files in a data folder (AIMS_DATA_DIR or the shipped sample) ---
-
-
 def folder_label(folder: Path) -> str:
     return "the shipped sample (data/sample)" if folder == SAMPLE_DIR else f"AIMS_DATA_DIR ({folder})"
 
 
-def _folder_file(name: str, folder: Path) -> Path:
-    """``<name>.json`` or ``<name>.json.zip`` in ``folder`` (for ``mlearn_<El>`` also the whole ``mlearn``);
-    DatasetError saying what to do when there is none."""
-    names = [name] + (["mlearn"] if name.startswith(MLEARN_PREFIX) else [])
-    for stem in names:
+def required_keys(name: str) -> list[str]:
+    family = registry()["families"]["mlearn_<Element>"]
+    return family["required_keys"] if name.startswith(MLEARN_PREFIX) else registry()["datasets"][name]["required_keys"]
+
+
+def check_name(name: str) -> None:
+    """DatasetError listing the known names when ``name`` is no dataset ``load_dataset`` knows."""
+    elements = registry()["families"]["mlearn_<Element>"]["elements"]
+    if name.startswith(MLEARN_PREFIX) and name[len(MLEARN_PREFIX) :] not in elements:
+        raise DatasetError(f"Unknown mlearn element in {name!r}: mlearn has {', '.join(elements)}; e.g. 'mlearn_Si'.")
+    if name not in known_datasets():
+        raise DatasetError(f"Unknown dataset {name!r}. Known datasets: {', '.join(known_datasets())}.")
+
+
+def dataset_path(name: str) -> Path:
+    """The file dataset ``name`` is read from now: ``<name>.json`` or ``<name>.json.zip`` in the data folder (for
+    ``mlearn_<El>`` also the whole ``mlearn``), or else the cached figshare download, downloaded and validated first
+    if absent. DatasetError saying what to do when there is none."""
+    folder = data_folder()
+    if folder is None:
+        return _figshare_file("mlearn" if name.startswith(MLEARN_PREFIX) else name)
+    for stem in [name] + (["mlearn"] if name.startswith(MLEARN_PREFIX) else []):
         found = [c for c in (folder / f"{stem}.json", folder / f"{stem}.json.zip") if c.is_file()]
         if len(found) == 2:
             warnings.warn(
@@ -148,111 +134,61 @@ def _folder_file(name: str, folder: Path) -> Path:
             )
         if found:
             return found[0]
-    raise _missing_in_folder(name, folder)
-
-
-def _missing_in_folder(name: str, folder: Path) -> DatasetError:
     if folder == SAMPLE_DIR:
-        held = sorted(p.name.split(".")[0] for p in SAMPLE_DIR.glob("*.json*"))
-        return DatasetError(
-            f"The shipped sample has no {name} (it holds {', '.join(held)}). Run in workshop or full mode "
+        held = ", ".join(sorted(p.name.split(".")[0] for p in SAMPLE_DIR.glob("*.json*")))
+        raise DatasetError(
+            f"The shipped sample has no {name} (it holds {held}). Run in workshop or full mode "
             f"to download it, or set AIMS_DATA_DIR to a folder holding {name}.json."
         )
-    return DatasetError(
+    raise DatasetError(
         f"No {name}.json or {name}.json.zip in AIMS_DATA_DIR ({folder}). Put the file there (a JSON list of "
         f"records in jarvis-tools' schema), or unset AIMS_DATA_DIR to use the sample (fast) or download (full)."
     )
 
 
-# --- Downloads ---
-
-
-
-def _figshare_source(figshare_name: str) -> tuple[str, str]:
-    """(url, tag) of a jarvis-tools figshare dataset."""
-    from jarvis.db.figshare import get_db_info
-
-    info = get_db_info()
-    if figshare_name not in info:
-        raise DatasetError(f"jarvis-tools knows no figshare dataset {figshare_name!r}; update jarvis-tools.")
-    url, tag = info[figshare_name][0], info[figshare_name][1]
-    return url, tag
-
-
-def _no_data_message(name: str, reason: str) -> str:
-    return (
-        f"Could not load dataset {name!r}: {reason}\n"
-        f"To work offline, put {name}.json or {name}.json.zip (a JSON list of records in jarvis-tools' "
-        f"schema) into a folder and set AIMS_DATA_DIR to it; fast mode (AIMS_MODE=fast) uses the shipped sample."
-    )
-
-
 def _figshare_file(name: str) -> Path:
-    """The cached figshare download of dataset ``name``, downloaded (and validated) first if absent."""
-    entry = registry()["datasets"][name]
-    required = entry["required_keys"]
+    """The cached figshare download of dataset ``name``, downloaded and validated first if absent."""
+    required = required_keys(name)
     try:
-        url, tag = _figshare_source(entry["figshare_name"])
-    except DatasetError:
-        raise
-    except Exception as exc:  # jarvis-tools missing or broken
-        raise DatasetError(_no_data_message(name, f"jarvis-tools could not tell its source ({exc}).")) from exc
-    cached = cache_dir() / f"{tag}.zip"
-    if cached.is_file():  # validated when it was downloaded; _read_source repairs later damage
-        return cached
-    if network_failure():
-        reason = f"the network failed earlier in this session ({network_failure()})."
-        raise DatasetError(_no_data_message(name, reason))
-    try:
-        check_all = lambda p: sum(1 for _ in iter_records(p, required, f"downloaded {name}"))  # noqa: E731
-        download(url, cached, check_all, label=name)
-    except DatasetError as exc:
-        raise DatasetError(_no_data_message(name, str(exc))) from exc
+        from jarvis.db.figshare import get_db_info
+
+        url, tag = get_db_info()[registry()["datasets"][name]["figshare_name"]][:2]
+        cached = cache_dir() / f"{tag}.zip"
+        if not cached.is_file():  # a cached file was validated when it was downloaded; read_cache repairs damage
+            if network_failure():
+                raise DatasetError(f"the network failed earlier in this session ({network_failure()}).")
+            check_all = lambda p: sum(1 for _ in iter_records(p, required, f"downloaded {name}"))  # noqa: E731
+            download(url, cached, check_all, label=name)
+    except Exception as exc:  # jarvis-tools missing, broken or too old to know the dataset; a failed download
+        reason = exc if isinstance(exc, DatasetError) else f"jarvis-tools could not tell its source ({exc!r})."
+        raise DatasetError(
+            f"Could not load dataset {name!r}: {reason}\nTo work offline, put {name}.json or {name}.json.zip (a JSON "
+            "list of records in jarvis-tools' schema) into a folder and set AIMS_DATA_DIR to it; fast mode "
+            "(AIMS_MODE=fast) uses the shipped sample."
+        ) from exc
     return cached
 
 
-def _read_source(
-    name: str, path: Path | None, limit: int | None, required: list[str], sample=None, where=None
-) -> list[Record]:
-    """Records of ``name`` from ``path`` (a data-folder file), or (None) from the cached download, which a
-    damaged file re-fetches (``read_records`` applies ``limit``, ``sample`` and ``where``)."""
-    if path is not None:
-        return read_records(path, required, f"{name} ({path})", limit, sample, where)
-    read = lambda cached: read_records(cached, required, f"cached {name}", limit, sample, where)  # noqa: E731
-    records = read_cache(_figshare_file(name), read)
-    return read(_figshare_file(name)) if records is None else records  # None: fetched again just now
-
-
-def _read_records_of(name: str, folder: Path | None, limit: int | None, sample=None, where=None) -> list[Record]:
-    """``_read_source``; ``mlearn_<El>`` is a per-element file, or the single-element configurations of the
-    whole mlearn set (``energy`` copied to ``total_energy`` where absent; forcefields decides its unit)."""
-    path = None if folder is None else _folder_file(name, folder)
-    if not name.startswith(MLEARN_PREFIX) or (path is not None and path.name.startswith(name)):
-        return _read_source(name, path, limit, required_keys(name), sample, where)
-    element = name[len(MLEARN_PREFIX) :]  # path: None (download) or the whole mlearn set of the folder
-    records = [dict(r) for r in _read_source("mlearn", path, None, required_keys("mlearn"), where=where)]
-    records = [r for r in records if set(r["atoms"]["elements"]) == {element}]
-    for rec in records:
-        if "total_energy" not in rec and "energy" in rec:
-            rec["total_energy"] = rec["energy"]
+def _read_records_of(name: str, limit: int | None, sample=None, where=None) -> list[Record]:
+    """Records of ``name`` from ``dataset_path`` (``read_records`` applies ``limit``, ``sample`` and ``where``; a
+    damaged cached download is fetched again). ``mlearn_<El>`` is a per-element file, or the single-element
+    configurations of the whole mlearn set (``energy`` copied to ``total_energy`` where absent; forcefields decides
+    its unit)."""
+    online, path = data_folder() is None, dataset_path(name)
+    element, asked = name[len(MLEARN_PREFIX) :], where
+    stem = "mlearn" if name.startswith(MLEARN_PREFIX) and (online or path.name.split(".")[0] != name) else name
+    if stem != name:
+        where = lambda rec: set(rec["atoms"]["elements"]) == {element} and (asked is None or asked(rec))  # noqa: E731
+    read = lambda p: read_records(p, required_keys(stem), f"{stem} ({p})", limit, sample, where)  # noqa: E731
+    records = read_cache(path, read) if online else read(path)
+    records = read(dataset_path(name)) if records is None else records  # None: damaged, fetched again just now
+    if stem == name:
+        return records
+    records = [r | {"total_energy": r["energy"]} if "total_energy" not in r and "energy" in r else r for r in records]
     if not records:
         raise DatasetError(f"mlearn holds no single-element {element} configurations.")
     check_records(records, required_keys(name), name)
-    return records[:limit] if sample is None else sample_stream(records[:limit], *sample)
-
-
-def dataset_path(name: str) -> Path:
-    """The file dataset ``name`` is read from now (folder file or cached download; downloads if needed)."""
-    folder = data_folder()
-    return _figshare_file(name) if folder is None else _folder_file(name, folder)
-
-
-# --- JARVIS-Leaderboard benchmark files ---
-
-
-# --- Built datasets: chipsff_reference ---
-
-# --- The one loader ---
+    return records
 
 
 def load_dataset(
@@ -274,9 +210,6 @@ def load_dataset(
     reported in two lines and the shipped sample is read instead, by this call only (the environment is left
     alone); without it, it raises DatasetError. Exact duplicate records are dropped with a warning, and two
     different records with one jid are a DatasetError.
-
-    >>> records = load_dataset("dft_3d")            # doctest: +SKIP
-    >>> records[0]["jid"], records[0]["formation_energy_peratom"]  # doctest: +SKIP
     """
     check_name(name)
     limit = max_records_from_env()
@@ -288,17 +221,14 @@ def load_dataset(
             records, source = cached_records(name)
             records, limit = [r for r in records if where is None or where(r)], None
         else:
-            sample = None if max_records is None else (max_records, seed)
-            records = _read_records_of(name, folder, limit, sample, where)
+            records = _read_records_of(name, limit, None if max_records is None else (max_records, seed), where)
             source = folder_label(folder) if folder else f"jarvis-tools figshare (cache {cache_dir()})"
     except DatasetError as exc:
         if folder is not None or not fallback_to_sample:
             raise
         print(f"{name}: could not be loaded online ({str(exc).splitlines()[0][:300]})")
         print(f"{name}: continuing on the shipped workshop sample instead; results differ from the full dataset.")
-        # this call only reads the sample, and the environment is left alone: split_records falls back to the
-        # sample's split files by itself when their download fails
-        token = _SAMPLE_FALLBACK.set(True)
+        token = _SAMPLE_FALLBACK.set(True)  # this call only reads the sample (split_records falls back by itself)
         try:
             return load_dataset(name, verbose=verbose, max_records=max_records, seed=seed, where=where)
         finally:
@@ -340,30 +270,22 @@ def _without_duplicates(records: list[Record], label: str) -> list[Record]:
 def max_records_from_env() -> int | None:
     """The record cap set by env ``AIMS_MAX_RECORDS`` (None when unset or empty)."""
     value = env("AIMS_MAX_RECORDS")
-    if value is None:
-        return None
-    if not value.isdigit() or int(value) < 1:
+    if value is not None and (not value.isdigit() or int(value) < 1):
         raise DatasetError(f"AIMS_MAX_RECORDS must be a positive whole number, found {value!r}.")
-    return int(value)
+    return None if value is None else int(value)
 
 
-# --- Values, properties and splits ---
-
-
-MISSING_WORDS = {"", "na", "n/a", "nan", "none", "null", "-", "--", "?"}
-"""Text that stands for "no value" (compared lower-case, without surrounding white space)."""
+MISSING_WORDS = {"", "na", "n/a", "nan", "none", "null", "-", "--", "?"}  # "no value" (lower-case, stripped)
 
 
 def is_missing(value: Any) -> bool:
     """True for jarvis-tools' ``"na"`` placeholder and the other ``MISSING_WORDS`` (``"n/a"``, ``"-"``, ...), None
     and non-finite numbers (NaN, inf, NumPy's included)."""
-    if value is None:
-        return True
     if isinstance(value, str):
         return value.strip().lower() in MISSING_WORDS
     if isinstance(value, numbers.Real) and not isinstance(value, bool):
         return not math.isfinite(float(value))
-    return False
+    return value is None
 
 
 def with_property(records: list[Record], prop: str) -> list[Record]:
@@ -388,13 +310,13 @@ def with_property(records: list[Record], prop: str) -> list[Record]:
     return kept
 
 
-def to_dataframe(records: list[Record], columns: list[str] | None = None):
-    """A pandas DataFrame of ``records`` with ``"na"`` turned into NaN (``atoms`` left out unless asked)."""
+def to_dataframe(records: list[Record]):
+    """A pandas DataFrame of ``records`` with ``"na"`` turned into NaN (``atoms`` left out)."""
     import numpy as np
     import pandas as pd
 
-    if not records and columns is None:
+    if not records:
         raise DatasetError("No records given: nothing to put in a table. Load a dataset first (utils.load_dataset).")
-    columns = columns or [k for k in records[0] if k != "atoms" and not k.startswith("_")]
+    columns = [k for k in records[0] if k != "atoms" and not k.startswith("_")]
     rows = [{c: (np.nan if is_missing(rec.get(c)) else rec.get(c)) for c in columns} for rec in records]
     return pd.DataFrame(rows, columns=columns)

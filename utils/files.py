@@ -79,11 +79,6 @@ def iter_json_list(stream: TextIO, chunk_size: int = 1 << 20) -> Iterator[Any]:
         next_char()
 
 
-def _looks_like_zip(path: Path) -> bool:
-    with open(path, "rb") as fh:
-        return path.suffix == ".zip" or fh.read(4) == b"PK\x03\x04"
-
-
 def looks_like_html(path: Path) -> bool:
     with open(path, "rb") as fh:
         start = fh.read(512).lstrip().lower()
@@ -93,7 +88,9 @@ def looks_like_html(path: Path) -> bool:
 def open_text(path: Path, label: str) -> TextIO:
     """A text stream of a ``.json`` file or of the first data member of a zip archive (``__MACOSX/`` and
     dot-files skipped); a UTF-8 byte order mark at the start is skipped."""
-    if _looks_like_zip(path):
+    with open(path, "rb") as fh:
+        zipped = path.suffix == ".zip" or fh.read(4) == b"PK\x03\x04"
+    if zipped:
         if not zipfile.is_zipfile(path):
             raise DatasetError(f"{label}: not a valid zip archive (truncated or damaged download?).")
         zf = zipfile.ZipFile(path)
@@ -178,7 +175,6 @@ def check_records(records: list[Record], required_keys: list[str], label: str, o
             )
 
 
-
 RETRY_ADVICE = (
     "This is often temporary (figshare and GitHub refuse scripted downloads at times): retry later, or put "
     "the file into a folder and set AIMS_DATA_DIR to it (docs/DATA.md, section 'Working offline')."
@@ -191,25 +187,21 @@ def network_failure() -> str | None:
     return _network_failed[0] if _network_failed else None
 
 
-def _temporary_beside(dest: Path) -> Path:
-    """A fresh temporary file in ``dest``'s folder (unique name: two writers never share it)."""
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
-    os.close(fd)
-    return Path(name)
-
-
 def write_atomically(dest: Path, content: str | Callable[[Path], Any]) -> Path:
     """Write ``dest`` through a uniquely named temporary file beside it and return ``dest``: no reader sees half a
     file and two writers never share one. ``content`` is text, or a callable that writes the temporary path it is
     given (e.g. ``lambda tmp: torch.save(obj, tmp)``). If it fails, the temporary file is removed, ``dest`` kept."""
-    tmp = _temporary_beside(Path(dest))
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
+    os.close(fd)
+    tmp = Path(name)
     try:
         content(tmp) if callable(content) else tmp.write_text(content, encoding="utf-8")
         os.replace(tmp, dest)
     finally:
         tmp.unlink(missing_ok=True)
-    return Path(dest)
+    return dest
 
 
 def download(url: str, dest: Path, validate: Callable[[Path], Any], label: str) -> None:
@@ -232,7 +224,6 @@ def download(url: str, dest: Path, validate: Callable[[Path], Any], label: str) 
         except DatasetError as exc:
             raise DatasetError(f"{exc} {RETRY_ADVICE}") from exc
 
-    dest.parent.mkdir(parents=True, exist_ok=True)
     try:
         write_atomically(dest, fetch)
     except DatasetError:
@@ -244,7 +235,6 @@ def download(url: str, dest: Path, validate: Callable[[Path], Any], label: str) 
         error = DatasetError(f"the download of {label} from {url} failed ({exc}). {RETRY_ADVICE}")
         error.status = status
         raise error from exc
-
 
 
 def read_cache(

@@ -189,7 +189,7 @@ def split_configs(
         test = [c for c in labelled if c.split == "test"]
         pool = [c for c in labelled if c.split == "train"]
     else:
-        parts = random_split(list(configs), (0.8, 0.1, 0.1), seed)
+        parts = random_split(list(configs), seed)
         test, pool = parts["test"], parts["train"] + parts["val"]
         if len(test) < 2:
             raise ForceFieldError(f"Only {len(configs)} configurations: too few for a test set; use more data.")

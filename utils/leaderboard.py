@@ -15,12 +15,6 @@ from .files import DatasetError, Record
 LEADERBOARD_DIR = "jarvis_leaderboard"  # benchmark files live in <data folder>/jarvis_leaderboard/<path>
 
 
-def file_url(path: str) -> str:
-    """Where benchmark file ``path`` (below ``benchmarks/``) lies in the jarvis_leaderboard repository."""
-    entry = data.registry()["leaderboard"]
-    return f"{entry['raw_base']}/{entry['commit']}/jarvis_leaderboard/benchmarks/{path}"
-
-
 def read_benchmark(path: Path, label: str | None = None) -> dict[str, dict[str, Any]]:
     """A leaderboard benchmark zip: ``{"train": {id: value}, "val": {...}, "test": {...}}`` (parts may be absent).
 
@@ -37,53 +31,38 @@ def read_benchmark(path: Path, label: str | None = None) -> dict[str, dict[str, 
     return table
 
 
-def _installed_copy(path: str) -> Path | None:
-    """The benchmark file inside an installed ``jarvis_leaderboard`` package, if there is one."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("jarvis_leaderboard")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    candidate = Path(list(spec.submodule_search_locations)[0]) / "benchmarks" / path
-    return candidate if candidate.is_file() else None
-
-
 def benchmark_table(path: str) -> tuple[dict[str, dict[str, Any]] | None, str]:
     """Benchmark file ``path`` (below ``jarvis_leaderboard/benchmarks/``, e.g.
     ``AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip``) and where it came from.
 
-    From the data folder (``AIMS_DATA_DIR`` or the sample) when there is one, else from an installed
-    jarvis_leaderboard package, the cache, or a download at the registry's pinned commit; when the download
-    fails, the sample's copy (which covers the sample's records only) with a printed note. Returns
-    ``(None, reason)`` when no such file is available.
+    From the data folder (``AIMS_DATA_DIR`` or the sample) when there is one, else from the cache or a download at
+    the registry's pinned commit; when the download fails, the sample's copy (which covers the sample's records
+    only) with a printed note. Returns ``(None, reason)`` when no such file is available.
     """
     if not re.fullmatch(r"[\w./-]+\.json\.zip", path) or ".." in path:
         raise DatasetError(f"Not a leaderboard benchmark path: {path!r}.")
     folder = data.data_folder()
     if folder is not None:
-        local = folder / LEADERBOARD_DIR / path
+        local, label = folder / LEADERBOARD_DIR / path, data.folder_label(folder)
         if local.is_file():
-            return read_benchmark(local, f"{path} ({data.folder_label(folder)})"), data.folder_label(folder)
-        return None, f"{data.folder_label(folder)} has no {LEADERBOARD_DIR}/{path}"
-    installed = _installed_copy(path)
-    if installed is not None:
-        return read_benchmark(installed), "the installed jarvis_leaderboard package"
-    commit = data.registry()["leaderboard"]["commit"]
-    cached = data.cache_dir() / LEADERBOARD_DIR / commit[:7] / path
-    origin = f"jarvis_leaderboard@{commit[:7]}"
+            return read_benchmark(local, f"{path} ({label})"), label
+        return None, f"{label} has no {LEADERBOARD_DIR}/{path}"
+    entry = data.registry()["leaderboard"]
+    origin = f"jarvis_leaderboard@{entry['commit'][:7]}"
+    cached = data.cache_dir() / LEADERBOARD_DIR / entry["commit"][:7] / path
     table = files.read_cache(cached, lambda p: read_benchmark(p, f"cached {path}"))
     if table is not None:
         return table, origin
-    failure = files.network_failure()
-    reason = f"the network failed earlier in this session ({failure})" if failure else ""
-    if not reason:
-        try:
-            files.download(file_url(path), cached, read_benchmark, label=Path(path).name)
-            return read_benchmark(cached), origin
-        except DatasetError as exc:
-            if getattr(exc, "status", None) == 404:
-                return None, f"the leaderboard has no benchmark {path}"
-            reason = str(exc)
+    try:
+        if files.network_failure():
+            raise DatasetError(f"the network failed earlier in this session ({files.network_failure()})")
+        url = f"{entry['raw_base']}/{entry['commit']}/jarvis_leaderboard/benchmarks/{path}"
+        files.download(url, cached, read_benchmark, label=Path(path).name)
+        return read_benchmark(cached), origin
+    except DatasetError as exc:
+        if getattr(exc, "status", None) == 404:
+            return None, f"the leaderboard has no benchmark {path}"
+        reason = str(exc)
     sample = data.SAMPLE_DIR / LEADERBOARD_DIR / path
     if sample.is_file():
         print(
@@ -105,18 +84,6 @@ def benchmark_path(records: list[Record], prop: str) -> str | None:
     return f"AI/SinglePropertyPrediction/dft_3d_{prop.replace('-', '_')}.json.zip"  # n-Seebeck -> dft_3d_n_Seebeck
 
 
-def _split_labels(table: dict[str, dict[str, Any]], path: str) -> dict[str, str]:
-    """id -> part of a benchmark table; mlearn ids ``Si-12`` also answer to the record jid ``12``."""
-    labels = {}
-    for part, ids in table.items():
-        for key in ids:
-            labels[str(key)] = part
-            if path.startswith("AI/MLFF/") and "-" in str(key):
-                labels[str(key).split("-", 1)[1]] = part
-    return labels
-
-
-
 class Split(dict):
     """``{"train": [...], "val": [...], "test": [...]}`` plus ``source`` (one line: which split this is) and
     ``labels`` (jid -> part of the leaderboard benchmark; empty for a random split)."""
@@ -127,59 +94,46 @@ class Split(dict):
         self.labels = labels or {}
 
 
-def _check_fractions(fractions: tuple[float, float, float]) -> None:
-    ok = len(fractions) == 3 and all(isinstance(f, (int, float)) and 0 <= f <= 1 for f in fractions)
-    if not ok or abs(sum(fractions) - 1) > 1e-6 or fractions[0] == 0 or fractions[2] == 0:
-        raise DatasetError(
-            f"fractions must be three numbers (train, val, test) between 0 and 1 that add up to 1, with train "
-            f"and test above 0; found {fractions!r}. Example: (0.8, 0.1, 0.1)."
-        )
-
-
-def split_records(
-    records: list[Record],
-    prop: str,
-    fractions: tuple[float, float, float] = (0.8, 0.1, 0.1),
-    seed: int = 42,
-    min_records: int = 10,
-) -> Split:
+def split_records(records: list[Record], prop: str, seed: int = 42) -> Split:
     """Train/val/test split of the records that have ``prop``.
 
     The JARVIS-Leaderboard split of ``prop`` when its benchmark file is available (``benchmark_table``):
     exactly the benchmark's train/val/test ids, records outside the benchmark left out. Otherwise (no such
-    benchmark, or no record in it) a seeded random split with ``fractions``. ``split.source`` says which.
-    Raises DatasetError when fewer than ``min_records`` records have a value or ``fractions`` is invalid.
+    benchmark, or no record in it) a seeded random 80/10/10 split. ``split.source`` says which.
+    Raises DatasetError when fewer than 10 records have a value.
     """
-    _check_fractions(fractions)
     usable = data.with_property(records, prop)
-    if len(usable) < min_records:
+    if len(usable) < 10:
         raise DatasetError(
             f"Only {len(usable)} records have a value for {prop!r}; a train/val/test split needs at "
-            f"least {min_records}. Choose another property or load more data (full mode)."
+            "least 10. Choose another property or load more data (full mode)."
         )
     path = benchmark_path(usable, prop)
     table, origin = benchmark_table(path) if path else (None, f"no leaderboard benchmark for {prop}")
     if table is not None:
-        labels = _split_labels(table, path)
+        labels = {}  # id -> part; mlearn ids ``Si-12`` also answer to the record jid ``12``
+        for part, ids in table.items():
+            for key in map(str, ids):
+                labels[key] = part
+                if path.startswith("AI/MLFF/") and "-" in key:
+                    labels[key.split("-", 1)[1]] = part
         parts: dict[str, list[Record]] = {"train": [], "val": [], "test": []}
         for rec in usable:
-            part = labels.get(str(rec["jid"]))
-            if part is not None:
-                parts[part].append(rec)
+            if str(rec["jid"]) in labels:
+                parts[labels[str(rec["jid"])]].append(rec)
         if parts["train"] and parts["test"]:
             kept = sum(len(p) for p in parts.values())
             name = Path(path).name.removesuffix(".json.zip")
             source = f"JARVIS-Leaderboard split {name} ({kept} of the {len(usable)} records with a value are in it)"
             return Split(parts, source, {str(r["jid"]): p for p, recs in parts.items() for r in recs})
         origin = f"no record is in both the train and test sets of {Path(path).name}"
-    return Split(random_split(usable, fractions, seed), f"seeded random split {fractions} (seed {seed}): {origin}")
+    return Split(random_split(usable, seed), f"seeded random split (0.8, 0.1, 0.1) (seed {seed}): {origin}")
 
 
-def random_split(items: list, fractions: tuple[float, float, float], seed: int) -> dict[str, list]:
-    """The project's one seeded random train/val/test split of ``items`` (used where no benchmark split exists)."""
+def random_split(items: list, seed: int) -> dict[str, list]:
+    """The project's one seeded random 80/10/10 train/val/test split of ``items`` (where no benchmark split exists)."""
     order = list(range(len(items)))
     random.Random(seed).shuffle(order)
-    n_train = int(round(fractions[0] * len(order)))
-    n_val = int(round(fractions[1] * len(order)))
+    n_train, n_val = round(0.8 * len(order)), round(0.1 * len(order))
     bounds = {"train": (0, n_train), "val": (n_train, n_train + n_val), "test": (n_train + n_val, len(order))}
     return {part: [items[i] for i in order[lo:hi]] for part, (lo, hi) in bounds.items()}
