@@ -77,7 +77,7 @@ def test_registry_hook_and_unavailable_calculator() -> None:
     try:
         assert bm.CALCULATORS["test-emt"].supports(["Cu"])
         assert not bm.CALCULATORS["test-emt"].supports(["Cu", "O"])
-        assert bm.available_calculators(["test-emt"], verbose=False) == ["test-emt"]
+        assert bm.available_calculators(["test-emt"]) == ["test-emt"]
     finally:
         del bm.CALCULATORS["test-emt"]
     with pytest.raises(bm.CalculatorUnavailable, match="No calculator named"):
@@ -89,7 +89,7 @@ def test_download_model_fails_fast_offline(monkeypatch: pytest.MonkeyPatch) -> N
         raise bm.CalculatorUnavailable("weights not cached and network unreachable")
 
     monkeypatch.setitem(bm.CALCULATORS, "fake", bm.CalculatorSpec("fake", boom))
-    assert bm.available_calculators(["fake"], verbose=False) == []
+    assert bm.available_calculators(["fake"]) == []
 
 
 def _al_record(a: float = 4.0) -> dict:

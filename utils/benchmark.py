@@ -1,10 +1,7 @@
-"""CHIPS-FF-style benchmark of force fields against JARVIS-DFT, the driver of notebooks 07a and 07b (Wines &
-Choudhary, ACS Mater. Lett. 2025): a registry of calculators (built on the requested device, downloads fail fast
-offline), the JARVIS elemental solids that formation energies are measured from, and the protocol per material
-and calculator: relaxation, lattice, formation energy, bulk modulus by E-V fit (clamped ions) and by hydrostatic
-strain (relaxed ions), elastic constants. The scorecard, the protocol check, phonons, surfaces, vacancies and
-timings are taught in the notebooks.
-"""
+"""CHIPS-FF-style benchmark of force fields against JARVIS-DFT (Wines & Choudhary, ACS Mater. Lett. 2025) for
+notebooks 07a and 07b: the registry of calculators, the JARVIS elemental solids that formation energies are measured
+from, and the protocol per material and calculator (relaxation, lattice, formation energy, bulk modulus by E-V fit
+and by hydrostatic strain, elastic constants)."""
 
 from __future__ import annotations
 
@@ -19,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from ase.calculators.emt import EMT
 
 from . import forcefields
 from .runtime import get_device
@@ -49,7 +47,6 @@ class CalculatorSpec:
     _instances: dict[str, Any] = field(default_factory=dict, repr=False)
 
     def supports(self, symbols: Iterable[str]) -> bool:
-        """True when every element of ``symbols`` is covered."""
         return self.elements is None or set(symbols) <= self.elements
 
     def device_for(self, device: str | None) -> str:
@@ -81,8 +78,7 @@ def _torch_default_dtype_kept():
     try:
         yield
     finally:
-        torch = sys.modules.get("torch")
-        if torch is not None:
+        if (torch := sys.modules.get("torch")) is not None:
             torch.set_default_dtype(before or torch.float32)
 
 
@@ -103,10 +99,7 @@ def get_calculator(name: str, device: str | None = None):
     """The calculator registered as ``name`` on ``device`` where it supports one (default: CUDA when visible),
     else on the CPU; ``CalculatorUnavailable`` with a reason if it cannot be built."""
     if name not in CALCULATORS:
-        raise CalculatorUnavailable(
-            f"No calculator named {name!r}. Registered: {', '.join(CALCULATORS)}. "
-            f"Add one with utils.benchmark.register_calculator(name, factory)."
-        )
+        raise CalculatorUnavailable(f"No calculator named {name!r}; registered: {', '.join(CALCULATORS)}.")
     return CALCULATORS[name].build(device)
 
 
@@ -121,12 +114,11 @@ def device_of(calc) -> str:
     ``model``'s parameters, else ``"cpu"`` (NumPy calculators such as EMT)."""
     device = getattr(calc, "device", None)
     if device is None and hasattr(getattr(calc, "model", None), "parameters"):
-        device = next(iter(calc.model.parameters()), None)
-        device = getattr(device, "device", None)
+        device = getattr(next(iter(calc.model.parameters()), None), "device", None)
     return str(getattr(device, "type", device) or "cpu")
 
 
-def available_calculators(names: Iterable[str], verbose: bool = True, device: str | None = None) -> list[str]:
+def available_calculators(names: Iterable[str], device: str | None = None) -> list[str]:
     """Those of ``names`` whose calculator builds here; prints why the others do not."""
     ok = []
     for name in names:
@@ -134,76 +126,57 @@ def available_calculators(names: Iterable[str], verbose: bool = True, device: st
             get_calculator(name, device)
             ok.append(name)
         except CalculatorUnavailable as exc:
-            if verbose:
-                print(f"  {name}: not available ({exc})")
+            print(f"  {name}: not available ({exc})")
     return ok
 
 
-def _installed(module: str, name: str, pip: str):
-    """``module.name`` of an installed package (CalculatorUnavailable naming the package when it is absent)."""
-    import importlib
-
+@contextmanager
+def _loading(pip: str):
+    """Silences a force-field package while it loads; CalculatorUnavailable when ``pip`` is not installed."""
     try:
-        return getattr(importlib.import_module(module), name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
     except ImportError as exc:
         raise CalculatorUnavailable(f"{pip} is not installed (pip install {pip}).") from exc
 
 
-def _quietly(factory: Callable[..., Any], *args, **kwargs):
-    """``factory(*args, **kwargs)`` without the warnings the universal force fields print when loading."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return factory(*args, **kwargs)
+def _chgnet(device: str, model_name: str = "0.3.0"):
+    with _loading("chgnet"):
+        from chgnet.model import CHGNet, CHGNetCalculator
+
+        return CHGNetCalculator(model=CHGNet.load(model_name=model_name, verbose=False), use_device=device)
+
+
+def _sevennet(device: str, model_name: str = "7net-0"):
+    with _loading("sevenn"):
+        from sevenn.calculator import SevenNetCalculator
+
+        return SevenNetCalculator(model_name, device=device)
 
 
 def _published_alignn_ff(device: str):
-    """alignn's published universal ALIGNN-FF mptrj_ff (online download, then cached)."""
-    calc, line = forcefields.published_ff_calculator("mptrj_ff", device=device)
+    calc, line = forcefields.published_ff_calculator("mptrj_ff", device)
     if calc is None:
         raise CalculatorUnavailable(line)
     return calc
 
 
-def _chgnet(device: str, model_name: str = "0.3.0"):
-    calculator = _installed("chgnet.model", "CHGNetCalculator", "chgnet")
-    model = _quietly(_installed("chgnet.model", "CHGNet", "chgnet").load, model_name=model_name, verbose=False)
-    return _quietly(calculator, model=model, use_device=device)
-
-
-def _sevennet(device: str, model_name: str = "7net-0"):
-    return _quietly(_installed("sevenn.calculator", "SevenNetCalculator", "sevenn"), model_name, device=device)
-
-
-register_calculator(
-    "CHGNet", _chgnet, cuda=True, note="CHGNet 0.3.0 (MPtrj, PBE/PBE+U); weights ship in the chgnet wheel"
-)
-register_calculator(
-    "SevenNet", _sevennet, cuda=True, note="SevenNet-0 (7net-0, MPtrj, PBE/PBE+U); weights ship in sevenn"
-)
-register_calculator(
-    "CHGNet-r2SCAN",
-    lambda device: _chgnet(device, "r2scan"),
-    cuda=True,
-    note="CHGNet 0.3.0 fine-tuned on MP r2SCAN (a meta-GGA, not PBE); weights ship in the chgnet wheel",
-)
-register_calculator(
-    "SevenNet-l3i5",
-    lambda device: _sevennet(device, "7net-l3i5"),
-    cuda=True,
-    note="SevenNet-l3i5 (MPtrj, PBE/PBE+U; larger and slower than SevenNet-0); weights ship in sevenn",
-)
-register_calculator(
-    "EMT",
-    lambda: _installed("ase.calculators.emt", "EMT", "ase")(),
-    elements=["Al", "Cu", "Ag", "Au", "Ni", "Pd", "Pt"],  # what EMT was fitted for (its H, C, N, O are not)
-    note="ASE effective-medium theory, classical baseline (7 fcc metals only)",
-)
-register_calculator(
-    "ALIGNN-FF-MPtrj",
-    _published_alignn_ff,
-    cuda=True,
-    note="alignn's published universal ALIGNN-FF mptrj_ff (MPtrj, PBE/PBE+U); online only: a one-time download",
-)
+# fmt: off
+register_calculator("CHGNet", _chgnet, cuda=True,
+                    note="CHGNet 0.3.0 (MPtrj, PBE/PBE+U); weights ship in the chgnet wheel")
+register_calculator("SevenNet", _sevennet, cuda=True,
+                    note="SevenNet-0 (7net-0, MPtrj, PBE/PBE+U); weights ship in sevenn")
+register_calculator("CHGNet-r2SCAN", lambda device: _chgnet(device, "r2scan"), cuda=True,
+                    note="CHGNet 0.3.0 fine-tuned on MP r2SCAN (a meta-GGA, not PBE); weights ship in the chgnet wheel")
+register_calculator("SevenNet-l3i5", lambda device: _sevennet(device, "7net-l3i5"), cuda=True,
+                    note="SevenNet-l3i5 (MPtrj, PBE/PBE+U; larger and slower than SevenNet-0); weights ship in sevenn")
+register_calculator("EMT", EMT, elements=["Al", "Cu", "Ag", "Au", "Ni", "Pd", "Pt"],  # fitted for (not H, C, N, O)
+                    note="ASE effective-medium theory, classical baseline (7 fcc metals only)")
+register_calculator("ALIGNN-FF-MPtrj", _published_alignn_ff, cuda=True,
+                    note="alignn's published universal ALIGNN-FF mptrj_ff (MPtrj, PBE/PBE+U); online only: a one-time "
+                    "download")
+# fmt: on
 
 
 def stress_of(atoms, calc) -> np.ndarray:
@@ -213,21 +186,11 @@ def stress_of(atoms, calc) -> np.ndarray:
     return np.asarray(work.get_stress(voigt=True), dtype=float)
 
 
-def elastic_tensor(
-    atoms,
-    calc,
-    delta: float = 0.01,
-    fmax: float = 0.005,
-    steps: int = 100,
-    cubic: bool = False,
-) -> np.ndarray:
-    """6x6 elastic tensor (GPa) by central differences of the stress under ± ``delta`` strains.
-
-    The atoms relax inside each strained cell (relaxed-ion constants, as JARVIS-DFT reports them; Si's C44 is
-    ~15 % too high without). Residual stress of the reference cell cancels.
-    With ``cubic`` only the strains e1 and e4 are applied (4 stress calculations instead of 12) and the
-    tensor is completed by cubic symmetry; ``atoms`` must then be a cubic cell in standard orientation.
-    """
+def elastic_tensor(atoms, calc, delta: float = 0.01, fmax: float = 0.005, steps: int = 100, cubic: bool = False):
+    """6x6 elastic tensor (GPa) by central differences of the stress under ± ``delta`` strains, the atoms relaxed
+    inside each strained cell (relaxed-ion constants, as JARVIS-DFT reports them; Si's C44 is ~15 % too high
+    without). With ``cubic`` only the strains e1 and e4 are applied (4 stress calculations instead of 12) and the
+    tensor is completed by cubic symmetry; ``atoms`` must then be a cubic cell in standard orientation."""
     from ase.stress import voigt_6_to_full_3x3_strain
     from ase.units import GPa
 
@@ -251,12 +214,10 @@ def elastic_tensor(
 
 
 def bulk_modulus_hydrostatic(atoms, calc, delta: float = 0.01, fmax: float = 0.005, steps: int = 50) -> float:
-    """Voigt bulk modulus Kv (GPa) from ± ``delta`` hydrostatic strains with the ions relaxed (space group
-    kept): Kv = Δ(mean normal stress) / Δ(volume strain 3 delta). Written out in notebook 07a, section 3.
-
-    Linear elasticity gives mean normal stress = (1/3) sum_{i,j<=3} C_ij x delta = 3 Kv delta, so this equals
-    the Voigt average of the relaxed-ion elastic tensor for any crystal system, in any cell orientation.
-    """
+    """Voigt bulk modulus Kv (GPa) from ± ``delta`` hydrostatic strains with the ions relaxed (space group kept):
+    Kv = Δ(mean normal stress) / Δ(volume strain 3 delta), the Voigt average of the relaxed-ion elastic tensor for
+    any crystal in any orientation (mean normal stress = (1/3) sum_{i,j<=3} C_ij delta). Written out in notebook
+    07a, section 3."""
     from ase.units import GPa
 
     mean_stress = []
@@ -288,12 +249,8 @@ def jarvis_elemental_reference_jids() -> dict[str, str]:
 
 
 def elemental_solids(elements: Iterable[str]) -> dict[str, list[dict[str, Any]]]:
-    """element -> the single-element dft_3d records of ``elements`` that have a formation energy, picked while
-    dft_3d is streamed (``load_dataset`` with ``fallback_to_sample``: the shipped sample when a download fails).
-
-    JARVIS gives an elemental solid a formation energy too: its energy per atom above the element's
-    reference solid (0 for the reference itself). Elements with no such record map to an empty list.
-    """
+    """element -> the single-element dft_3d records of ``elements`` (streamed; the shipped sample when a download
+    fails) that have a formation energy: JARVIS's energy per atom above the element's reference solid."""
     from .data import is_missing, load_dataset
 
     wanted = set(elements)
@@ -332,11 +289,8 @@ def chemical_potential(record: dict[str, Any], calc) -> float:
 
 @dataclass
 class Settings:
-    """Sizes and tolerances of the protocol (see ``benchmark_material``).
-
-    ``elastic``: ``"all"`` (C11, C44 of every crystal: 12 strained relaxations for a non-cubic one),
-    ``"cubic"`` (cubic crystals only: 4) or ``"none"``.
-    """
+    """Sizes and tolerances of ``benchmark_material``. ``elastic``: ``"all"`` (C11, C44 of every crystal: 12
+    strained relaxations for a non-cubic one), ``"cubic"`` (cubic crystals only: 4) or ``"none"``."""
 
     fmax: float = 0.005
     relax_steps: int = 200
@@ -351,38 +305,22 @@ class Settings:
         if not (0 < self.strain < 0.1 and self.fmax > 0):
             raise ValueError(f"Settings needs 0 < strain < 0.1 and fmax > 0; got {self.strain}, {self.fmax}.")
         if self.eos_points < 5 or min(self.relax_steps, self.ion_steps) < 0:
-            raise ValueError(
-                f"Settings needs eos_points >= 5 (an EOS fit has 3-4 parameters) and steps >= 0; got "
-                f"eos_points={self.eos_points}, relax_steps={self.relax_steps}, ion_steps={self.ion_steps}."
-            )
-
-
-def _elastic_constants(cell, calc, s: Settings) -> dict[str, float]:
-    """C11, C44 (and C12 of a cubic crystal) in GPa, as ``s.elastic`` asks."""
-    cubic = is_cubic(cell)
-    if s.elastic == "none" or (s.elastic == "cubic" and not cubic):
-        return {}
-    c = elastic_tensor(cell, calc, delta=s.strain, cubic=cubic, steps=s.ion_steps, fmax=s.fmax)
-    return {"c11": c[0, 0], "c12": c[0, 1], "c44": c[3, 3]} if cubic else {"c11": c[0, 0], "c44": c[3, 3]}
+            raise ValueError(f"Settings needs eos_points >= 5 (an EOS fit has 3-4 parameters) and steps >= 0: {self}.")
 
 
 def benchmark_material(
     record: dict[str, Any], calc_name: str, calc, mu: dict[str, float], settings: Settings | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Run the protocol for one material with one calculator (the steps of notebook 07a, section 3).
-
-    Relax ions and cell (space group kept) from the JARVIS structure; read a, b, c, volume; formation energy
-    from ``mu`` (element -> eV/atom with the same calculator; NaN when one is missing); bulk modulus by an
-    E-V fit (clamped ions, ``b_eos``) and by hydrostatic strain with relaxed ions (``kv``); elastic constants
-    on the standard primitive cell (``settings.elastic``). Returns (rows, extras): long-format rows (jid,
-    formula, calculator, property, site, value, reference, unit) and extras (EOS fit, relaxed cell,
-    convergence, seconds).
-    """
+    """The protocol of notebook 07a, section 3, for one material and one calculator: relax ions and cell (space
+    group kept); a, b, c, volume; formation energy from ``mu`` (element -> eV/atom with the same calculator; NaN
+    when one is missing); bulk modulus by an E-V fit (clamped ions, ``b_eos``) and by hydrostatic strain (relaxed
+    ions, ``kv``); elastic constants on the standard primitive cell. Returns long-format rows (jid, formula,
+    calculator, property, site, value, reference, unit) and extras (EOS fit, relaxed cell, convergence, seconds)."""
     missing = [key for key in ("jid", "atoms") if key not in record]
     if missing:
         raise ValueError(
-            f"benchmark_material needs a record with 'jid' and 'atoms' (jarvis-tools' schema, e.g. one of "
-            f"load_dataset('chipsff_reference')); {record.get('jid', 'this record')} lacks {', '.join(missing)}."
+            f"{record.get('jid', 'this record')} lacks {', '.join(missing)}: benchmark_material needs "
+            "a jarvis-tools record with 'jid' and 'atoms', e.g. of load_dataset('chipsff_reference')."
         )
     s, t0 = settings or Settings(), time.perf_counter()
     relaxed = relax(record_to_ase(record), calc, fmax=s.fmax, steps=s.relax_steps)
@@ -392,8 +330,11 @@ def benchmark_material(
         "form_en": formation_energy_per_atom(relaxed.energy, relaxed.atoms.get_chemical_symbols(), mu),
         "b_eos": eos.bulk_modulus,
         "kv": bulk_modulus_hydrostatic(relaxed.atoms, calc, s.strain, s.fmax, s.ion_steps),
-        **_elastic_constants(standard_cell(relaxed.atoms, primitive=True), calc, s),
     }
+    cell = standard_cell(relaxed.atoms, primitive=True)
+    if s.elastic == "all" or (s.elastic == "cubic" and is_cubic(cell)):  # C12 of a cubic crystal only
+        c = elastic_tensor(cell, calc, delta=s.strain, cubic=is_cubic(cell), steps=s.ion_steps, fmax=s.fmax)
+        values.update(c11=c[0, 0], **({"c12": c[0, 1]} if is_cubic(cell) else {}), c44=c[3, 3])
     dft = {**record.get("reference", {}), "b_eos": record.get("reference", {}).get("kv")}  # one Kv, two routes
     formula = relaxed.atoms.get_chemical_formula(mode="reduce")
     rows = [

@@ -1,10 +1,6 @@
-"""Machine-learning force fields: what notebooks 06 and 07 use but do not teach. Units: eV, Å, eV/Å, GPa.
-
-* **Data**: mlearn records -> checked ``FFConfig`` objects and the JARVIS-Leaderboard train/val/test split.
-* **ALIGNN-FF driver**: alignn's DGL-free ``alignn_atomwise_pure`` trained by alignn's own trainer, reused only
-  when its completion marker matches config and data exactly; an ASE calculator (1-atom cells work, elements
-  outside the training set are refused) for a trained or a published (``utils.pretrained.published_model``) model.
-"""
+"""Machine-learning force fields for notebooks 06 and 07 (units: eV, Å, eV/Å, GPa): mlearn records as checked
+``FFConfig`` objects with the JARVIS-Leaderboard split, and the driver of alignn's DGL-free ALIGNN-FF (training
+with alignn's own trainer, reused only on an exact match of config and data; an ASE calculator)."""
 
 from __future__ import annotations
 
@@ -59,39 +55,33 @@ def check_element(element: str) -> str:
 def _energy(rec: dict[str, Any]) -> float:
     """The record's ``total_energy`` (the data layer copies mlearn's ``energy`` there); NaN if not a number."""
     if "total_energy" not in rec:
-        raise ForceFieldError(
-            f"Configuration {rec.get('jid', '?')} has no total_energy; load it with utils.load_dataset."
-        )
+        raise ForceFieldError(f"Configuration {rec.get('jid', '?')}: no total_energy; load it with utils.load_dataset.")
     try:
         return float(rec["total_energy"])
     except (TypeError, ValueError):
         return math.nan
 
 
-def _spread(values: np.ndarray, sizes: np.ndarray) -> float:
-    """Robust relative spread of ``values`` across cell sizes: the median of each size, then their median absolute
-    deviation over |median| (each size counts once, and a few outliers move neither median)."""
-    x = np.array([np.median(values[sizes == n]) for n in np.unique(sizes)])
-    return float(np.median(np.abs(x - np.median(x))) / max(abs(np.median(x)), 1e-12))
-
-
 def _per_cell(records: Sequence[dict[str, Any]]) -> np.ndarray:
     """For each record, whether its energy is given per cell, decided from the data.
 
     Energies of one element differ by a few eV/atom at most, so the majority's convention is the one of E and E/N
-    with the smaller robust relative spread (``_spread``) across cells of different sizes; with all cells the same
-    size, |E| < 20 eV means per atom. Non-finite energies are ignored. A configuration whose energy is an outlier
-    (> 1 eV/atom, or 5 spreads, from the median) read the majority's way and not read the other way is in the
-    other convention: a warning names it. (ALIGNN's offline copy of mlearn is per atom; the online jarvis-tools
-    copy could not be checked offline, hence this check.)
+    with the smaller robust relative spread across cells of different sizes (with all cells the same size,
+    |E| < 20 eV means per atom). A configuration that is an outlier (> 1 eV/atom, or 5 spreads, from the median)
+    read the majority's way but not the other way is in the other convention: a warning names it.
     """
+
+    def spread(x: np.ndarray, n: np.ndarray) -> float:  # each cell size counts once; outliers move no median
+        m = np.array([np.median(x[n == k]) for k in np.unique(n)])
+        return float(np.median(np.abs(m - np.median(m))) / max(abs(np.median(m)), 1e-12))
+
     values = np.array([_energy(r) for r in records])
     sizes = np.array([len(r["atoms"]["elements"]) for r in records], float)
     finite = np.isfinite(values)
     if not finite.any():
         raise ForceFieldError(f"None of the {len(records)} configurations has a finite energy.")
     v, n = values[finite], sizes[finite]
-    majority = _spread(v / n, n) < _spread(v, n) if np.ptp(n) > 0 else np.median(np.abs(v)) >= 20
+    majority = spread(v / n, n) < spread(v, n) if np.ptp(n) > 0 else np.median(np.abs(v)) >= 20
     per_atom, other = (values / sizes, values) if majority else (values, values / sizes)
     finite = per_atom[np.isfinite(per_atom)]
     level = np.median(finite)
@@ -145,8 +135,7 @@ def _config(rec: dict[str, Any], k: int, element: str | None, per_cell: bool, la
             f"{len(atoms)} atoms. The record is inconsistent; drop it or fix its 'forces'."
         )
     energy = _energy(rec) / (len(atoms) if per_cell else 1)
-    stress = _as_stress(rec.get("stresses", rec.get("stress")))
-    return FFConfig(jid, atoms, energy, forces, stress, labels.get(jid))
+    return FFConfig(jid, atoms, energy, forces, _as_stress(rec.get("stresses", rec.get("stress"))), labels.get(jid))
 
 
 def prepare_configs(
@@ -157,8 +146,6 @@ def prepare_configs(
     when missing or malformed), only ``element`` if given; non-finite configurations dropped with a warning;
     ``split_labels`` (jid -> "train" or "test", e.g. ``utils.split_records(records, "total_energy").labels``) sets
     each ``split``."""
-    if not records:
-        raise ForceFieldError("No configurations given.")
     per_cell = _per_cell(records)
     configs = [_config(rec, k, element, per_cell[k], split_labels or {}) for k, rec in enumerate(records)]
     bad = [c.jid for c in configs if not (np.isfinite(c.energy_per_atom) and np.all(np.isfinite(c.forces)))]
@@ -207,19 +194,13 @@ def split_configs(
     return {"train": train, "val": val, "test": test}
 
 
-MARKER = "complete.json"
-"""Written into a checkpoint folder when training finished; holds the hash of the config and the data."""
+MARKER = "complete.json"  # written last into the folder of a finished training: the hash of its config and data
 
 
 def _alignn_ff_config(n_train: int, n_val: int, n_test: int, output_dir: Path, stress_weight: float = 0.0, **sizes):
-    """alignn ``TrainingConfig`` dict for a force field: energy per atom + 10 x forces (+ stress) on the DGL-free
-    ``alignn_atomwise_pure`` model with ``neighbor_strategy="pure_torch"``.
-
-    ``sizes``: ``utils.gnn.GNNConfig`` fields (epochs, seed, learning_rate, ...) over small defaults for CPUs
-    (the published ALIGNN-FF has 4+4 layers, 256 hidden), a 5 Å cutoff and learning rate 2e-3.
-    ``max_neighbors=None`` keeps every neighbour inside the cutoff (a k-nearest cap would make the energy jump
-    when neighbours swap order).
-    """
+    """alignn ``TrainingConfig`` dict: energy per atom + 10 x forces (+ stress) on ``alignn_atomwise_pure``;
+    ``sizes`` (``utils.gnn.GNNConfig`` fields) over small CPU defaults (the published ALIGNN-FF has 4+4 layers,
+    256 hidden). Every neighbour inside the 5 Å cutoff counts: a k-nearest cap makes the energy jump."""
     from .alignn_trainer import training_config
     from .gnn import GNNConfig
 
@@ -250,12 +231,8 @@ def _alignn_record(config: FFConfig, with_stress: bool) -> dict[str, Any]:
 
 
 def _alignn_initial_model(cfg: dict[str, Any], energy_per_atom: float, folder: Path) -> Path:
-    """A freshly initialised ALIGNN-FF whose output bias is the training mean energy per atom.
-
-    Without it the network starts near 0 eV/atom while mlearn energies sit near -5 eV/atom, and a short
-    run spends its few steps learning that offset. Saved as alignn expects a restart checkpoint
-    (``current_model.pt`` beside a ``config.json``).
-    """
+    """A new ALIGNN-FF whose output bias is the training mean energy per atom (else a short run spends its steps
+    learning the offset from 0 to about -5 eV/atom), saved as alignn's restart checkpoint expects."""
     import torch
     from alignn.config import TrainingConfig
     from alignn.models.alignn_atomwise_pure import ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig
@@ -294,14 +271,12 @@ def train_alignn_ff(
     seed: int = 42,
     **config_kwargs: Any,
 ) -> Path:
-    """Train ALIGNN-FF on the mlearn data of ``element`` (or ``records``) with alignn's own trainer, on the
-    JARVIS-Leaderboard split (``split_configs``), config ``_alignn_ff_config(**config_kwargs)``; return the folder,
-    ``outputs/06b_training_potentials/alignn_ff_<element>`` unless ``out_dir`` is given.
+    """Train ALIGNN-FF on the mlearn data of ``element`` (or ``records``) with alignn's own trainer on the
+    ``split_configs`` split, config ``_alignn_ff_config(**config_kwargs)``; return the folder (default
+    ``outputs/06b_training_potentials/alignn_ff_<element>``: alignn's files, ``split.json``, ``ffinfo.json``).
 
-    A folder whose marker (``complete.json``, written last) records the sha256 of the same config and data is
-    reused; anything else in it is deleted and trained anew. The folder gets alignn's ``config.json``,
-    ``best_model.pt``, ``history_*.json`` and ``train.log``, our ``split.json``, ``ffinfo.json`` and the marker.
-    With ``stress_weight > 0`` a configuration without a usable stress counts as zero stress."""
+    A folder whose marker (written last) holds the sha256 of the same config and data is reused; any other
+    training in it is deleted and run anew. With ``stress_weight > 0`` a missing stress counts as zero."""
     from .data import load_dataset
     from .files import write_atomically
     from .leaderboard import split_records
@@ -311,8 +286,7 @@ def train_alignn_ff(
     records = records if records is not None else load_dataset(name)
     configs = prepare_configs(records, element, split_labels=split_records(records, "total_energy").labels)
     parts = split_configs(configs, max_configs=max_configs, seed=seed)
-    ordered = parts["train"] + parts["val"] + parts["test"]
-    id_prop = json.dumps([_alignn_record(c, stress_weight > 0) for c in ordered])
+    id_prop = json.dumps([_alignn_record(c, stress_weight > 0) for k in ("train", "val", "test") for c in parts[k]])
     sizes = [len(parts[k]) for k in ("train", "val", "test")]
     cfg = _alignn_ff_config(*sizes, out, stress_weight=stress_weight, epochs=epochs, seed=seed, **config_kwargs)
     settings = {k: v for k, v in cfg.items() if k not in ("output_dir", "filename")}
@@ -330,24 +304,19 @@ def train_alignn_ff(
     init = _alignn_initial_model(cfg, float(np.mean([c.energy_per_atom for c in parts["train"]])), out / "init")
     seconds = _fine_tune(out, out / "data", init)
     (out / "split.json").write_text(json.dumps({k: [c.jid for c in v] for k, v in parts.items()}))
-    info = dict(element=element, elements=[element], n_train=sizes[0], n_val=sizes[1], n_test=sizes[2])
-    info.update(epochs=epochs, train_seconds=round(seconds, 1), stress_weight=stress_weight)
-    info.update(energy_unit="eV/atom (model 'out'); calculator returns eV per cell", device=get_device())
+    info = dict(elements=[element], n_train=sizes[0], n_val=sizes[1], n_test=sizes[2], epochs=epochs)
+    info.update(train_seconds=round(seconds, 1), stress_weight=stress_weight, device=get_device())
     (out / "ffinfo.json").write_text(json.dumps(info, indent=2))
     write_atomically(marker, json.dumps({"hash": digest, "epochs": epochs, "finished": time.ctime()}))
     return out
 
 
 class AlignnFFCalculator(Calculator):
-    """ASE calculator of an ALIGNN-FF checkpoint: alignn's own calculator inside, with three guards.
-
-    * The model is built here from ``config.json`` and only its weights are read (``weights_only=True``): alignn's
-      own loader unpickles the file, so a crafted ``best_model.pt`` could run code (ForceFieldError instead).
-    * Forces always come back shaped (N, 3): alignn's model squeezes them, so a 1-atom cell would get
-      shape (3,) and ASE's optimizers and filters would fail or broadcast silently.
-    * A structure with an element outside ``elements`` (the training set) is refused: a model trained
-      on Si alone returns numbers for Cu, but they mean nothing.
-    """
+    """ASE calculator of an ALIGNN-FF checkpoint: alignn's ``AlignnAtomwiseCalculator`` (its energy, forces and
+    stress) with three guards. Only weights are read (``weights_only=True``: alignn's loader unpickles the file, so a
+    crafted ``best_model.pt`` could run code; ForceFieldError instead). Forces are shaped (N, 3) (alignn gives a
+    1-atom cell shape (3,), which ASE's optimizers and filters mishandle). A structure with an element outside
+    ``elements`` (the training set) is refused: a model trained on Si alone returns meaningless numbers for Cu."""
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 
@@ -369,8 +338,6 @@ class AlignnFFCalculator(Calculator):
         self.inner = AlignnAtomwiseCalculator(model=model, config=config, device=device)
 
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
-        if atoms is None or len(atoms) == 0:
-            raise ForceFieldError("The ALIGNN-FF calculator needs an ASE Atoms with at least one atom.")
         unknown = set(atoms.get_chemical_symbols()) - (self.elements or set(atoms.get_chemical_symbols()))
         if unknown:
             raise ForceFieldError(
@@ -379,13 +346,9 @@ class AlignnFFCalculator(Calculator):
             )
         super().calculate(atoms, properties, system_changes)
         self.inner.calculate(self.atoms, properties, system_changes)
-        forces = np.asarray(self.inner.results["forces"], dtype=float)
-        if forces.size != 3 * len(atoms):
-            raise ForceFieldError(f"ALIGNN-FF returned {forces.size} force components for {len(atoms)} atoms.")
-        stress = np.asarray(self.inner.results.get("stress", np.zeros(6)), dtype=float)
-        energy = float(self.inner.results["energy"])
-        self.results = {"energy": energy, "free_energy": energy, "forces": forces.reshape(len(atoms), 3)}
-        self.results["stress"] = stress if stress.shape == (6,) else np.zeros(6)
+        energy, forces, stress = (self.inner.results[k] for k in ("energy", "forces", "stress"))
+        self.results = {"energy": energy, "free_energy": energy, "forces": np.reshape(forces, (len(atoms), 3))}
+        self.results["stress"] = stress if np.shape(stress) == (6,) else np.zeros(6)  # alignn's "no stress": 3x3
 
 
 def alignn_ff_calculator(model_dir: Path | str) -> AlignnFFCalculator:
@@ -406,15 +369,10 @@ def alignn_ff_calculator(model_dir: Path | str) -> AlignnFFCalculator:
     return AlignnFFCalculator(model_dir, elements)
 
 
-def published_ff_calculator(name: str = "mptrj_ff", device: str | None = None):
-    """``(calculator, line)``: alignn's published universal force field ``name`` (``mptrj_ff``, ``alignn_ff_db``,
-    ...) as an ``AlignnFFCalculator`` for any element, downloaded once by ``utils.pretrained.published_model``.
-
-    Offline, or when the download fails, the calculator is None and ``line`` says in one line why.
-    """
+def published_ff_calculator(name: str, device: str | None = None):
+    """``(calculator, line)``: alignn's published universal force field ``name`` (e.g. ``mptrj_ff``) for any element,
+    or None offline or when the download fails, ``line`` saying why (``utils.pretrained.published_model``)."""
     from .pretrained import published_model
 
     folder, line = published_model(name)
-    if folder is None:
-        return None, line
-    return AlignnFFCalculator(folder, None, device or get_device()), line
+    return (None if folder is None else AlignnFFCalculator(folder, None, device or get_device())), line
