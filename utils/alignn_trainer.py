@@ -21,9 +21,8 @@ from .leaderboard import Split
 from .structures import atoms_from_record
 
 
-def training_config(
-    cfg: GNNConfig, n_train: int, n_val: int, n_test: int, out_dir: Path, use_amp: bool = False
-) -> dict[str, Any]:
+def training_config(cfg: GNNConfig, n_train: int, n_val: int, n_test: int, out_dir: Path,
+                    use_amp: bool = False) -> dict[str, Any]:
     """An alignn ``TrainingConfig`` dict for ``train_for_folder`` with the settings of ``cfg``; ``keep_data_order``
     and ``n_train/n_val/n_test`` make alignn use our split when the records are written train, val, test.
     ``use_amp``: alignn's bf16 autocast (CUDA only), to compare with a loop that trains in bf16."""
@@ -43,12 +42,8 @@ def training_config(
 
 @dataclass
 class TrainerRun:
-    """What :func:`train` measured (MAE in the property's unit).
-
-    alignn saves the weights of its best validation epoch as ``best_model.pt`` but writes its test predictions
-    (``prediction_results_test_set.csv``) with the weights of the last epoch: ``last_epoch_test_mae`` is that
-    file's MAE. The best epoch's test MAE comes from ``best_model`` (load it with
-    :func:`utils.gnn.model_from_weights`)."""
+    """What :func:`train` measured (MAE in the property's unit). alignn saves its best validation epoch as
+    ``best_model`` but predicts the test set with the last epoch's weights: ``last_epoch_test_mae`` is their MAE."""
 
     last_epoch_test_mae: float
     best_model: Path
@@ -84,18 +79,13 @@ def _write_folder(split: Split, prop: str, cfg: GNNConfig, out_dir: Path, use_am
         if not split.get(name):
             raise GNNError(f"The {name} set is empty; alignn's trainer needs train, val and test structures.")
     if len(split["val"]) < cfg.batch_size:
-        warnings.warn(
-            f"{len(split['val'])} val structures < batch size {cfg.batch_size}: alignn drops incomplete val "
-            "batches, so its validation loss is 0 and its best_model.pt is the first epoch.",
-            stacklevel=3,
-        )
+        warnings.warn(f"{len(split['val'])} val structures < batch size {cfg.batch_size}: alignn drops incomplete val "
+                      "batches, so its validation loss is 0 and its best_model.pt is the first epoch.", stacklevel=3)
     out_dir.mkdir(parents=True, exist_ok=True)
     parts = [split[name] for name in ("train", "val", "test")]
-    rows = [  # atoms re-serialised by jarvis-tools: alignn reads every field of its own schema (e.g. props)
-        {"jid": str(rec["jid"]), "atoms": atoms_from_record(rec).to_dict(), "target": float(rec[prop])}
-        for part in parts
-        for rec in part
-    ]
+    # atoms re-serialised by jarvis-tools: alignn reads every field of its own schema (e.g. props)
+    rows = [{"jid": str(rec["jid"]), "atoms": atoms_from_record(rec).to_dict(), "target": float(rec[prop])}
+            for part in parts for rec in part]
     (out_dir / "id_prop.json").write_text(json.dumps(rows))
     config = training_config(cfg, *(len(part) for part in parts), out_dir, use_amp=use_amp)
     (out_dir / "config_in.json").write_text(json.dumps(config, indent=1))
@@ -103,11 +93,8 @@ def _write_folder(split: Split, prop: str, cfg: GNNConfig, out_dir: Path, use_am
 
 
 def run_in_folder(data_dir: Path, config: Path, out_dir: Path, **kwargs: Any) -> str:
-    """alignn's ``train_for_folder`` on ``data_dir/id_prop.json`` with the config file ``config``, into ``out_dir``.
-
-    alignn's console output (stdout, stderr) goes to ``out_dir/train.log`` and is returned; ``kwargs`` go to
-    ``train_for_folder`` (e.g. ``target_key``, ``restart_model_path``).
-    """
+    """alignn's ``train_for_folder`` on ``data_dir/id_prop.json`` with the config file ``config``, into ``out_dir``
+    (``kwargs`` go to it); its console output is written to ``out_dir/train.log`` and returned."""
     from alignn.train_alignn import train_for_folder
 
     buffer = io.StringIO()
@@ -120,12 +107,10 @@ def run_in_folder(data_dir: Path, config: Path, out_dir: Path, **kwargs: Any) ->
 
 def train(split: Split, prop: str, cfg: GNNConfig, out_dir: Path, use_amp: bool = False) -> TrainerRun:
     """Train with alignn's ``train_for_folder`` on ``split`` in ``out_dir``; read back its epochs, its best
-    checkpoint and the MAE of its test predictions (those of the last epoch, see :class:`TrainerRun`).
-    alignn drops the last incomplete train and val batch: with fewer val structures than a batch, no val loss."""
+    checkpoint and the MAE of its test predictions (those of the last epoch, see :class:`TrainerRun`)."""
     import pandas as pd
 
-    blocker = unavailable()
-    if blocker:
+    if blocker := unavailable():
         raise GNNError(blocker)
     out_dir = Path(out_dir)
     config = _write_folder(split, prop, cfg, out_dir, use_amp=use_amp)
@@ -137,23 +122,17 @@ def train(split: Split, prop: str, cfg: GNNConfig, out_dir: Path, use_amp: bool 
     train_loss, val_loss, seconds = parse_log(log)
     processed = len(split["train"]) // cfg.batch_size * cfg.batch_size * len(seconds)  # drop_last
     y_true, y_pred = table["target"].to_numpy(float), table["prediction"].to_numpy(float)
-    return TrainerRun(
-        last_epoch_test_mae=float(np.mean(np.abs(y_true - y_pred))),
-        best_model=best,
-        best_epoch=int(np.argmin(val_loss)) + 1 if val_loss else 0,
-        history={"train MAE": train_loss, "val MAE": val_loss},
-        train_seconds=float(sum(seconds)),
-        structures_per_s=processed / sum(seconds) if sum(seconds) > 0 else float("nan"),
-    )
+    return TrainerRun(last_epoch_test_mae=float(np.mean(np.abs(y_true - y_pred))), best_model=best,
+                      best_epoch=int(np.argmin(val_loss)) + 1 if val_loss else 0,
+                      history={"train MAE": train_loss, "val MAE": val_loss}, train_seconds=float(sum(seconds)),
+                      structures_per_s=processed / sum(seconds) if sum(seconds) > 0 else float("nan"))
 
 
 def unavailable() -> str:
-    """Why alignn's trainer cannot run on this platform ('' when it can). On Windows alignn's LMDB graph store
-    asks for a 1 TB memory map, which Windows reserves on disk ('not enough space'): use WSL there."""
-    if platform.system() == "Windows":
-        return (
-            "alignn's trainer is skipped on Windows: its LMDB graph store reserves 1 TB of disk there. "
-            "Run this section in WSL (Windows Subsystem for Linux); the lesson's own loop needs no LMDB."
-        )
-    return ""
+    """Why alignn's trainer cannot run on this platform ('' when it can): on Windows alignn's LMDB graph store asks
+    for a 1 TB memory map, which Windows reserves on disk."""
+    if platform.system() != "Windows":
+        return ""
+    return ("alignn's trainer is skipped on Windows: its LMDB graph store reserves 1 TB of disk there. "
+            "Run this section in WSL (Windows Subsystem for Linux); the lesson's own loop needs no LMDB.")
 

@@ -1,11 +1,8 @@
 """Descriptors of crystal structures for classical machine learning: CFID (jarvis-tools) and composition.
 
-Feature sets (``kind``): ``"cfid_fast"``, the 820 CFID descriptors that need no neighbour search (chemical, cell,
-radial charge; 1-3 ms per structure); ``"cfid_full"``, all 1557 (adding radial, angle, dihedral and neighbour
-distributions; seconds per structure); ``"composition"``, the atomic fraction of each element H..Lr. Notebook 02a
-explains the groups. Features are cached under ``.cache/features`` (env ``AIMS_FEATURE_CACHE``), keyed by kind,
-record id and a hash of the structure; a structure that fails is reported and skipped.
-"""
+``kind``: ``"cfid_fast"``, the 820 CFID descriptors that need no neighbour search (ms per structure);
+``"cfid_full"``, all 1557 (seconds per structure); ``"composition"``, the atomic fraction of each element H..Lr.
+Features are cached (env ``AIMS_FEATURE_CACHE``) by kind, record id and structure hash; failures are skipped."""
 
 from __future__ import annotations
 
@@ -33,14 +30,8 @@ KINDS = ("cfid_fast", "cfid_full", "composition")
 
 # CFID column ranges (see the table in jarvis.ai.descriptors.cfid): group -> (start, stop).
 CFID_GROUPS: dict[str, tuple[int, int]] = {
-    "chem": (0, 438),
-    "cell": (438, 442),
-    "chg": (442, 820),
-    "rdf": (820, 920),
-    "adfa": (920, 1099),
-    "adfb": (1099, 1278),
-    "ddf": (1278, 1457),
-    "nn": (1457, 1557),
+    "chem": (0, 438), "cell": (438, 442), "chg": (442, 820), "rdf": (820, 920),
+    "adfa": (920, 1099), "adfb": (1099, 1278), "ddf": (1278, 1457), "nn": (1457, 1557),
 }
 
 
@@ -56,9 +47,6 @@ class FeatureSet:
     jids: list[str]
     names: list[str]
     failures: dict[str, str]
-
-
-# --- names and groups ---
 
 
 @lru_cache(maxsize=None)
@@ -95,9 +83,6 @@ def feature_groups(names: Sequence[str]) -> dict[str, list[int]]:
     return groups
 
 
-# --- one structure ---
-
-
 def composition_vector(elements: Iterable[str]) -> np.ndarray:
     """Atomic fraction of each element H..Lr for the list of site ``elements`` of a cell."""
     index = {name.removeprefix("frac:"): i for i, name in enumerate(_names("composition"))}
@@ -131,9 +116,6 @@ def structure_features(record: Record, kind: str = "cfid_fast") -> np.ndarray:
     return vec.astype(np.float32).astype(np.float64)
 
 
-# --- cache ---
-
-
 def cache_root() -> Path:
     """Root of the feature cache (env ``AIMS_FEATURE_CACHE``, default ``<repo>/.cache/features``)."""
     return Path(env("AIMS_FEATURE_CACHE") or REPO_ROOT / ".cache" / "features")
@@ -154,8 +136,7 @@ def _read_shard(shard: Path) -> dict[str, np.ndarray]:
 
 
 def _write_shard(folder: Path, keys: list[str], rows: list[np.ndarray]) -> None:
-    """Save ``rows`` as one cache shard; a failed write (read-only folder, full disk) only warns: the features are
-    used now and computed again next time."""
+    """Save ``rows`` as one cache shard; a failed write (read-only folder, full disk) only warns."""
     if not keys:
         return
     digest = hashlib.sha1("|".join(keys).encode()).hexdigest()[:8]
@@ -168,21 +149,15 @@ def _write_shard(folder: Path, keys: list[str], rows: list[np.ndarray]) -> None:
     try:
         write_atomically(folder / name, save)
     except OSError as exc:
-        warnings.warn(
-            f"Could not save {len(keys)} computed rows to the feature cache {folder} ({exc}). They are used now and "
-            "computed again next time; set AIMS_FEATURE_CACHE to a writable folder to keep them.",
-            stacklevel=4,
-        )
-
-
-# --- many structures ---
+        warnings.warn(f"Could not save {len(keys)} computed rows to the feature cache {folder} ({exc}). They are used "
+                      "now and computed again next time; set AIMS_FEATURE_CACHE to a writable folder to keep them.",
+                      stacklevel=4)
 
 
 def _compute_missing(records, keys, todo, kind, featurizer, store, folder, progress) -> dict[str, str]:
     """Featurize ``records[i]`` for i in ``todo`` into ``store`` and cache shards; return {jid: failure}."""
     failures: dict[str, str] = {}
-    new_keys: list[str] = []
-    new_rows: list[np.ndarray] = []
+    new_keys, new_rows = [], []
     try:
         for i in runtime.progress(todo, desc=f"{kind} features", unit="structure", disable=not (progress and todo)):
             try:
@@ -201,16 +176,10 @@ def _compute_missing(records, keys, todo, kind, featurizer, store, folder, progr
     return failures
 
 
-def compute_features(
-    records: Sequence[Record],
-    kind: str = "cfid_fast",
-    progress: bool = True,
-    verbose: bool = True,
-    featurizer: Callable[[Record, str], np.ndarray] | None = None,
-) -> FeatureSet:
-    """Features of ``records`` (a failing structure is reported and skipped), read from / written to the cache;
-    a damaged cache shard is dropped (``files.read_cache``) and its rows computed again. ``featurizer`` replaces
-    ``structure_features`` (for tests)."""
+def compute_features(records: Sequence[Record], kind: str = "cfid_fast", progress: bool = True, verbose: bool = True,
+                     featurizer: Callable[[Record, str], np.ndarray] | None = None) -> FeatureSet:
+    """Features of ``records`` (a failing structure is reported and skipped), read from / written to the cache (a
+    damaged shard is dropped and its rows computed again). ``featurizer`` replaces ``structure_features``."""
     names = feature_names(kind)
     start = time.perf_counter()
     keys = [record_key(rec, i) for i, rec in enumerate(records)]
@@ -223,10 +192,8 @@ def compute_features(
     kept = [i for i, key in enumerate(keys) if key in store]
     X = np.stack([np.asarray(store[keys[i]], dtype=np.float64) for i in kept]) if kept else np.zeros((0, len(names)))
     if verbose:
-        print(
-            f"{kind}: {X.shape[0]} structures x {X.shape[1]} features ({len(records) - len(todo)} from cache, "
-            f"{len(todo) - len(failures)} computed, {len(failures)} failed) in {time.perf_counter() - start:.1f} s"
-        )
+        print(f"{kind}: {X.shape[0]} structures x {X.shape[1]} features ({len(records) - len(todo)} from cache, "
+              f"{len(todo) - len(failures)} computed, {len(failures)} failed) in {time.perf_counter() - start:.1f} s")
         for jid, reason in list(failures.items())[:10]:
             print(f"  skipped {jid}: {reason}")
         if len(failures) > 10:
@@ -243,9 +210,8 @@ class SplitData:
     jids: list[str]
 
 
-def featurize_split(
-    split: Mapping[str, Sequence[Record]], prop: str, kind: str = "cfid_fast", **kwargs
-) -> dict[str, SplitData]:
+def featurize_split(split: Mapping[str, Sequence[Record]], prop: str, kind: str = "cfid_fast",
+                    **kwargs) -> dict[str, SplitData]:
     """``{"train"|"val"|"test": SplitData}`` for a split from ``utils.split_records`` (failed structures dropped)."""
     out = {}
     for part, records in split.items():
@@ -253,9 +219,6 @@ def featurize_split(
         by_id = {str(rec.get("jid")): rec for rec in records}
         out[part] = SplitData(fs.X, np.array([float(by_id[j][prop]) for j in fs.jids]), fs.jids)
     return out
-
-
-# --- elements without elemental data ---
 
 
 def elements_without_data(elements: Iterable[str]) -> set[str]:

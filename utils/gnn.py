@@ -1,13 +1,13 @@
 """ALIGNN plumbing for lesson 04: the shared config, graphs with clear errors and a content-keyed cache, prediction
-(always in fp32), checkpoints that load with ``weights_only=True``, and the split and training loop that notebook
-04b writes out and 04c reuses. alignn's own trainer is driven by ``alignn_trainer``, its published models are
-fetched by ``pretrained``."""
+in fp32, checkpoints that load with ``weights_only=True``, and the split and loop that 04b writes out and 04c reuses."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import pickle
 import random
+import time
 import warnings
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
@@ -23,9 +23,8 @@ from .structures import atoms_from_record
 
 Record = dict[str, Any]
 
-#: Length of alignn's "cgcnn" atom feature vector (``alignn.config.FEATURESET_SIZE``): 9 element properties
-#: (group, period, electronegativity, covalent radius, valence electrons, ionisation energy, electron affinity,
-#: block, atomic volume), each one-hot encoded into bins, 92 entries in all.
+#: Length of alignn's "cgcnn" atom feature vector (``alignn.config.FEATURESET_SIZE``): 9 one-hot encoded element
+#: properties (group, period, electronegativity, covalent radius, valence electrons, ionisation energy, ...).
 CGCNN_FEATURES = 92
 
 
@@ -35,10 +34,8 @@ class GNNError(ValueError):
 
 @dataclass
 class GNNConfig:
-    """Graph, model and training settings shared by both training paths. Defaults: the ALIGNN paper's (4 ALIGNN
-    + 4 GCN layers, 256 hidden, cutoff 8 Å, 12 neighbours, batch 64, AdamW 1e-3 one-cycle, weight decay 1e-5), and
-    alignn's pure-torch ``three_body_cutoff`` (only shorter bonds form angles; the paper's line graph uses all);
-    the bond and angle expansions (80 and 40 features) are alignn's defaults, the paper's too."""
+    """Graph, model and training settings shared by both training paths. Defaults: the ALIGNN paper's, and alignn's
+    pure-torch ``three_body_cutoff`` (only shorter bonds form angles; the paper's line graph uses all)."""
 
     alignn_layers: int = 4
     gcn_layers: int = 4
@@ -58,8 +55,7 @@ class GNNConfig:
         return {"cutoff": self.cutoff, "max_neighbors": self.max_neighbors, "three_body_cutoff": self.three_body_cutoff}
 
     def model_config(self) -> dict[str, Any]:
-        """alignn's ``ALIGNNAtomWisePureConfig`` fields for a one-number property model (no forces, no penalty);
-        alignn's defaults for the rest."""
+        """alignn's ``ALIGNNAtomWisePureConfig`` fields for a one-number property model (no forces, no penalty)."""
         sizes = {k: getattr(self, k) for k in ("alignn_layers", "gcn_layers", "hidden_features", "embedding_features")}
         return {"name": "alignn_atomwise_pure", "atom_input_features": CGCNN_FEATURES, "calculate_gradient": False,
                 "gradwise_weight": 0.0, "use_penalty": False, **sizes}
@@ -100,20 +96,16 @@ def targets(records: list[Record], prop: str) -> np.ndarray:
 
 
 def build_graph(atoms, cfg: GNNConfig, ident: str = "structure"):
-    """The crystal graph ``g`` (a node per atom with its 92 one-hot CGCNN entries; an edge per neighbour within
-    ``cfg.cutoff``, at most ``cfg.max_neighbors``, data ``r`` = bond vector in Å) and line graph ``lg`` (a node per
-    bond, an edge per bond pair shorter than ``cfg.three_body_cutoff``) of ``atoms``, by alignn's pure-torch builder,
-    slimmed to what the property model reads. Raises GNNError when the graph has no edge."""
+    """The crystal graph ``g`` (node data ``atom_features``, edge data ``r`` = bond vector in Å) and line graph ``lg``
+    of ``atoms`` by alignn's pure-torch builder, slimmed to what the property model reads. GNNError if no edge."""
     from alignn.graphs import Graph
 
     settings = {**cfg.graph_settings(), "cutoff": float(cfg.cutoff), "neighbor_strategy": "pure_torch"}
     g, lg = Graph.atom_dgl_multigraph(atoms, atom_features="cgcnn", compute_line_graph=True, **settings)
     if g.num_edges == 0:
-        raise GNNError(
-            f"{ident}: the graph is empty: no atom has a neighbour within the cutoff of {cfg.cutoff} Å "
-            f"({atoms.num_atoms} atoms, cell lengths {np.round(atoms.lattice.abc, 2).tolist()} Å). "
-            "Increase the cutoff or check the structure (units in Å? a molecule in a huge box?)."
-        )
+        raise GNNError(f"{ident}: the graph is empty: no atom has a neighbour within the cutoff of {cfg.cutoff} Å "
+                       f"({atoms.num_atoms} atoms, cell lengths {np.round(atoms.lattice.abc, 2).tolist()} Å). "
+                       "Increase the cutoff or check the structure (units in Å? a molecule in a huge box?).")
     g.ndata, g.edata = {"atom_features": g.ndata["atom_features"]}, {"r": g.edata["r"].detach()}
     lg.ndata, lg.edata = {}, {}
     return g, lg
@@ -152,10 +144,8 @@ class GraphDataset:
 
 def cache_key(records: list[Record], cfg: GNNConfig) -> str:
     """Hash of the graph settings and every record's id, lattice, coordinates and elements."""
-    content = [
-        [str(r.get("jid")), {k: r["atoms"].get(k) for k in ("lattice_mat", "coords", "elements", "cartesian")}]
-        for r in records
-    ]
+    content = [[str(r.get("jid")), {k: r["atoms"].get(k) for k in ("lattice_mat", "coords", "elements", "cartesian")}]
+               for r in records]
     text = json.dumps([cfg.graph_settings(), content], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:20]
 
@@ -163,10 +153,8 @@ def cache_key(records: list[Record], cfg: GNNConfig) -> str:
 def build_graphs(records: list[Record], prop: str, cfg: GNNConfig, cache_dir: Path | None = None,
                  desc: str = "graphs", skip_empty: bool = False) -> GraphDataset:
     """Build (once) the graphs of ``records`` for ``prop``; with ``cache_dir`` they are saved (a failed write only
-    warns) and reused. The cache file is named by :func:`cache_key`, so a changed cutoff, lattice or atom builds
-    new graphs; it holds plain tensors read with ``weights_only=True`` (a crafted file cannot run code: it is
-    rebuilt). Raises GNNError for a record without a value, and for a structure whose graph is empty unless
-    ``skip_empty`` (then it is left out and listed in ``.skipped``)."""
+    warns) and reused, in a file named by :func:`cache_key` read with ``weights_only=True``. Raises GNNError for a
+    record without a value, and for an empty graph unless ``skip_empty`` (then it is listed in ``.skipped``)."""
     import torch
     from alignn.torch_graph_builder import TorchGraph
 
@@ -203,9 +191,8 @@ def build_graphs(records: list[Record], prop: str, cfg: GNNConfig, cache_dir: Pa
 
 
 def predict(model, dataset: GraphDataset, device: str = "cpu", batch_size: int = 64) -> np.ndarray:
-    """Predictions of ``model`` for ``dataset`` (in order), always in fp32, whatever precision trained it (autocast
-    is switched off even inside an autocast block): in bf16 the sums over neighbours, added in a different order
-    on each GPU run, differ by about 1e-3 from run to run, too much to compare two evaluations."""
+    """Predictions of ``model`` for ``dataset`` (in order), always in fp32 (autocast off even inside an autocast
+    block): in bf16 the sums over neighbours differ by about 1e-3 from GPU run to run, too much to compare."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -234,12 +221,9 @@ def split_graphs(split: Split, prop: str, cfg: GNNConfig, cache_dir: Path | None
 
 def train_loop(model, train_set: GraphDataset, val_set: GraphDataset, cfg: GNNConfig, device: str,
                precision) -> dict[str, Any]:
-    """Train ``model`` for ``cfg.epochs`` with L1 loss, AdamW and a one-cycle schedule in ``precision`` (a
-    ``utils.runtime.Precision``; fp16 with a gradient scaler), keep the weights of the best validation epoch (loaded
-    back at the end). Returns the per-epoch ``train MAE``, ``val MAE``, the ``best epoch`` and ``train seconds``
-    (training epochs only). Written out in notebook 04b, section 3."""
-    import time
-
+    """Train ``model`` for ``cfg.epochs`` with L1 loss, AdamW and one-cycle in ``precision`` (a ``runtime.Precision``)
+    and load back the weights of the best validation epoch. Returns the per-epoch ``train MAE``, ``val MAE``, the
+    ``best epoch`` and ``train seconds`` (training epochs only). Written out in notebook 04b, section 3."""
     import torch
     from torch.utils.data import DataLoader
 
@@ -280,8 +264,6 @@ def train_loop(model, train_set: GraphDataset, val_set: GraphDataset, cfg: GNNCo
 
 def read_weights(path: Path, device: str) -> dict:
     """A state dict read with ``weights_only=True`` (GNNError when the file holds more than weights)."""
-    import pickle
-
     import torch
 
     try:

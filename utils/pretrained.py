@@ -22,8 +22,7 @@ def _unpack(archive: Path, folder: Path) -> str:
         return f"the answer was {what} ({archive.stat().st_size} bytes)"
     with zipfile.ZipFile(archive) as zf:
         members = {Path(n).name: n for n in zf.namelist() if not n.endswith("/")}
-        missing = [f for f in PUBLISHED_FILES[:2] if f not in members]
-        if missing:
+        if missing := [f for f in PUBLISHED_FILES[:2] if f not in members]:
             return f"the archive lacks {' and '.join(missing)} (it holds {', '.join(sorted(members)) or 'nothing'})"
         folder.mkdir(parents=True, exist_ok=True)
         for name in set(PUBLISHED_FILES) & set(members):
@@ -31,14 +30,10 @@ def _unpack(archive: Path, folder: Path) -> str:
     return ""
 
 
-def published_model(name: str, timeout: float = 5.0) -> tuple[Path | None, str]:
-    """``(folder, line)``: alignn's published ALIGNN 2.0 model ``name`` (``config.json``, ``best_model.pt``,
-    ``ids_train_val_test.json``), downloaded once from its figshare URL into the data cache.
-
-    Online only: when the host gives no answer within ``timeout`` s (``utils.files.reachable``), the
-    download fails (403 for a file figshare has not made public, an HTML page instead of a zip, a timeout)
-    or the archive lacks a file, the folder is None and ``line`` says what would have been downloaded and why not.
-    """
+def published_model(name: str) -> tuple[Path | None, str]:
+    """``(folder, line)``: alignn's published ALIGNN 2.0 model ``name`` (``PUBLISHED_FILES``), downloaded once from
+    its figshare URL into the data cache. Offline, or when the download or the archive fails, the folder is None
+    and ``line`` says what would have been downloaded and why not."""
     from alignn.pretrained import ALIGNN2_MODELS
 
     from .data import cache_dir
@@ -49,7 +44,7 @@ def published_model(name: str, timeout: float = 5.0) -> tuple[Path | None, str]:
     url, folder = ALIGNN2_MODELS[name]["url"], cache_dir() / "alignn2_models" / name
     if all((folder / f).exists() for f in PUBLISHED_FILES[:2]):
         return folder, f"Published ALIGNN model {name}: cached in {folder}"
-    online, why = reachable(url, timeout)
+    online, why = reachable(url, 5.0)
     why = "" if online else f"no network ({why})"
     archive = folder.parent / f"{name}.zip"
     try:
@@ -68,8 +63,8 @@ def published_model(name: str, timeout: float = 5.0) -> tuple[Path | None, str]:
 
 
 def alignn_model(config: dict[str, Any], weights: Path, device: str = "cpu"):
-    """alignn's DGL-free ``ALIGNNAtomWisePure`` of an alignn ``config`` (its ``"model"`` section) in eval mode, with
-    the weights of ``weights`` read with ``weights_only=True`` (GNNError when the file holds more)."""
+    """alignn's ``ALIGNNAtomWisePure`` of an alignn ``config`` (its ``"model"`` section) in eval mode, with the
+    weights of ``weights`` read with ``weights_only=True`` (GNNError when the file holds more)."""
     from alignn.models.alignn_atomwise_pure import ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig
 
     name = config["model"].get("name", "alignn_atomwise_pure")
