@@ -17,12 +17,8 @@ from .files import write_atomically
 
 @dataclass
 class Result:
-    """One row of a results card.
-
-    ``key`` names the metric in ``results.json``; ``value`` may be None or NaN when the run could not compute
-    it (the card then says so). ``baseline`` and ``reference`` are ``(value, label)`` pairs, e.g.
-    ``(mad, "MAD: predict the training mean")`` and ``(0.033, "ALIGNN paper, all of dft_3d")``.
-    """
+    """One row of a results card: ``key`` names the metric in ``results.json``; ``value`` None or NaN shows as not
+    computed; ``baseline`` and ``reference`` are ``(value, label)`` pairs, e.g. ``(mad, "MAD: predict the mean")``."""
 
     key: str
     value: float | int | None
@@ -67,23 +63,11 @@ def results_card(results: list[Result]):
         raise ValueError("A results card needs at least one Result.")
     bench = runtime.workshop_benchmark()
     measured = bench.get("lessons", {}).get(session.lesson, {}).get("metrics", {})
-    rows = [
-        {
-            "result": r.what,
-            "this run": _shown(r.value, r.unit),
-            "baseline": _pair(r.baseline, r.unit),
-            "reference": _pair(r.reference, r.unit),
-            "workshop benchmark": _shown(measured[r.key], r.unit) if r.key in measured else "",
-        }
-        for r in results
-    ]
-    card = {
-        "lesson": session.lesson,
-        "mode": session.mode,
-        "device": session.device,
-        "seconds": round(session.seconds, 1),
-        "metrics": {r.key: _number(r.value) for r in results},
-    }
+    rows = [{"result": r.what, "this run": _shown(r.value, r.unit), "baseline": _pair(r.baseline, r.unit),
+             "reference": _pair(r.reference, r.unit),
+             "workshop benchmark": _shown(measured[r.key], r.unit) if r.key in measured else ""} for r in results]
+    card = {"lesson": session.lesson, "mode": session.mode, "device": session.device,
+            "seconds": round(session.seconds, 1), "metrics": {r.key: _number(r.value) for r in results}}
     path = card_path(session.lesson)
     try:
         write_atomically(path, json.dumps(card, indent=1))
