@@ -128,9 +128,8 @@ def iter_records(path: Path, required_keys: list[str], label: str | None = None)
 
 def read_records(path: Path, required_keys: list[str], label: str | None = None, max_records: int | None = None,
                  sample: tuple[int, int] | None = None, where: Callable[[Record], bool] | None = None) -> list[Record]:
-    """Every validated record of ``path`` (see ``iter_records``) for which ``where(record)`` is true (all without
-    ``where``), or only the first ``max_records`` of them; with ``sample=(k, seed)`` a seeded uniform sample of k
-    of them. Filter, cap and sample act while the file is streamed: memory holds only the records kept."""
+    """The validated records of ``path`` (``iter_records``) for which ``where(record)`` holds, the first ``max_records``
+    of them, or a seeded uniform sample ``sample=(k, seed)``; streamed: memory holds only the records kept."""
     records = iter_records(path, required_keys, label)
     records = itertools.islice(records if where is None else filter(where, records), max_records)
     return list(records) if sample is None else sample_stream(records, *sample)

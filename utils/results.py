@@ -19,7 +19,6 @@ from .files import write_atomically
 class Result:
     """One row of a results card: ``key`` names the metric in ``results.json``; ``value`` None or NaN shows as not
     computed; ``baseline`` and ``reference`` are ``(value, label)`` pairs, e.g. ``(mad, "MAD: predict the mean")``."""
-
     key: str
     value: float | int | None
     unit: str
@@ -34,9 +33,8 @@ def _number(value: Any) -> float | int | None:
     return float(value) if math.isfinite(float(value)) else None
 
 
-def _shown(value: Any, unit: str = "") -> str:
-    value = _number(value)
-    if value is None:
+def _shown(value: Any, unit: str) -> str:
+    if (value := _number(value)) is None:
         return "not computed in this run"
     text = f"{value:d}" if isinstance(value, int) else f"{value:.4g}"
     return f"{text} {unit}".strip()
