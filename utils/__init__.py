@@ -4,8 +4,7 @@ One job per module:
 
 * ``runtime``: mode (fast, workshop, full), sizes by mode, device and precision, seeds, threads, output folders.
 * ``results``: the results card that ends every part.
-* ``files``: reading and writing files (streamed JSON, zip sniffing, validated downloads, atomic writes,
-  damaged caches, the network probe).
+* ``files``: streamed JSON, zip sniffing, validated downloads, atomic writes, damaged caches, the network probe.
 * ``data``: the dataset registry, the one loader (``load_dataset``) and what a record's values mean.
 * ``leaderboard``: JARVIS-Leaderboard benchmark files and the train/val/test splits they define.
 * ``chipsff_reference``: the built dataset joining CHIPS-FF materials, DFT and experimental values.
@@ -23,15 +22,9 @@ The names imported below are the public interface (``utils.load_dataset``, ``uti
 """
 
 from . import data, files, leaderboard, metrics, plots, properties, results, runtime, structures
-from .data import (
-    DatasetError,
-    known_datasets,
-    load_dataset,
-    to_dataframe,
-    with_property,
-)
+from .data import DatasetError, load_dataset, to_dataframe, with_property
 from .leaderboard import split_records
 from .properties import DFT_3D_PROPERTIES, unit_of
 from .results import Result, results_card
-from .runtime import by_mode, cpu_threads, get_device, is_fast, mode, outputs_dir, seed_everything, setup
+from .runtime import by_mode, cpu_threads, outputs_dir, seed_everything, setup
 from .structures import StructureError, atoms_from_record, from_ase, to_ase

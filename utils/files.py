@@ -34,11 +34,8 @@ class DatasetError(RuntimeError):
 
 
 def iter_json_list(stream: TextIO, chunk_size: int = 1 << 20) -> Iterator[Any]:
-    """Yield the items of a JSON list read from ``stream`` one at a time.
-
-    Memory stays at about one item plus ``chunk_size``, so the full dft_3d can be validated or sampled
-    on a small machine. Raises ``json.JSONDecodeError`` (or ValueError) for malformed JSON.
-    """
+    """Yield the items of a JSON list read from ``stream`` one at a time, in memory for one item plus ``chunk_size``
+    (the full dft_3d fits a small machine). Raises ``json.JSONDecodeError`` (or ValueError) for malformed JSON."""
     decoder, buf, pos, eof = json.JSONDecoder(), "", 0, False
 
     def read_more() -> None:
@@ -90,9 +87,7 @@ def open_text(path: Path, label: str) -> TextIO:
     dot-files skipped); a UTF-8 byte order mark at the start is skipped."""
     with open(path, "rb") as fh:
         zipped = path.suffix == ".zip" or fh.read(4) == b"PK\x03\x04"
-    if zipped:
-        if not zipfile.is_zipfile(path):
-            raise DatasetError(f"{label}: not a valid zip archive (truncated or damaged download?).")
+    if zipped:  # a damaged archive raises zipfile.BadZipFile, which ``reading`` names
         zf = zipfile.ZipFile(path)
         members = [m for m in zf.namelist() if not (m.endswith("/") or m.startswith("__MACOSX/"))]
         members = [m for m in members if not Path(m).name.startswith(".")]
@@ -100,9 +95,8 @@ def open_text(path: Path, label: str) -> TextIO:
             raise DatasetError(f"{label}: the zip archive holds no data file (only {zf.namelist()[:5]}).")
         return io.TextIOWrapper(zf.open(members[0]), encoding="utf-8-sig")
     if looks_like_html(path):
-        raise DatasetError(
-            f"{label}: the server sent a web page instead of the data file (a refused or rate-limited download)."
-        )
+        raise DatasetError(f"{label}: the server sent a web page instead of the data file "
+                           "(a refused or rate-limited download).")
     return open(path, encoding="utf-8-sig")
 
 
@@ -120,13 +114,9 @@ def reading(label: str):
 
 
 def iter_records(path: Path, required_keys: list[str], label: str | None = None) -> Iterator[Record]:
-    """Validated records of a ``.json`` or ``.json.zip`` file, one at a time.
-
-    Raises DatasetError when the zip does not open, the JSON does not parse, the top level is not a
-    non-empty list of objects, or a record lacks one of ``required_keys``.
-    """
-    label = label or str(path)
-    count = 0
+    """Validated records of a ``.json`` or ``.json.zip`` file, one at a time. Raises DatasetError when the zip does
+    not open, the JSON does not parse, the top level is not a non-empty list of objects, or a record lacks a key."""
+    label, count = label or str(path), 0
     with reading(label), open_text(path, label) as stream:
         for record in iter_json_list(stream):
             check_records([record], required_keys, label, offset=count)
@@ -136,17 +126,10 @@ def iter_records(path: Path, required_keys: list[str], label: str | None = None)
         raise DatasetError(f"{label}: expected a non-empty JSON list of records, found an empty list.")
 
 
-def read_records(
-    path: Path,
-    required_keys: list[str],
-    label: str | None = None,
-    max_records: int | None = None,
-    sample: tuple[int, int] | None = None,
-    where: Callable[[Record], bool] | None = None,
-) -> list[Record]:
-    """Every validated record of ``path`` (see ``iter_records``) for which ``where(record)`` is true (all without
-    ``where``), or only the first ``max_records`` of them; with ``sample=(k, seed)`` a seeded uniform sample of k
-    of them. Filter, cap and sample act while the file is streamed: memory holds only the records kept."""
+def read_records(path: Path, required_keys: list[str], label: str | None = None, max_records: int | None = None,
+                 sample: tuple[int, int] | None = None, where: Callable[[Record], bool] | None = None) -> list[Record]:
+    """The validated records of ``path`` (``iter_records``) for which ``where(record)`` holds, the first ``max_records``
+    of them, or a seeded uniform sample ``sample=(k, seed)``; streamed: memory holds only the records kept."""
     records = iter_records(path, required_keys, label)
     records = itertools.islice(records if where is None else filter(where, records), max_records)
     return list(records) if sample is None else sample_stream(records, *sample)
@@ -170,15 +153,12 @@ def check_records(records: list[Record], required_keys: list[str], label: str, o
         missing = [k for k in required_keys if not isinstance(rec, dict) or k not in rec]
         if missing:
             ident = rec.get("jid", f"#{i}") if isinstance(rec, dict) else f"#{i}"
-            raise DatasetError(
-                f"{label}: record {ident} lacks {', '.join(missing)} (every record needs {', '.join(required_keys)})."
-            )
+            raise DatasetError(f"{label}: record {ident} lacks {', '.join(missing)} "
+                               f"(every record needs {', '.join(required_keys)}).")
 
 
-RETRY_ADVICE = (
-    "This is often temporary (figshare and GitHub refuse scripted downloads at times): retry later, or put "
-    "the file into a folder and set AIMS_DATA_DIR to it (docs/DATA.md, section 'Working offline')."
-)
+_RETRY_ADVICE = ("This is often temporary (figshare and GitHub refuse scripted downloads at times): retry later, "
+                 "or put the file into a folder and set AIMS_DATA_DIR to it (docs/DATA.md, section 'Working offline').")
 _network_failed: list[str] = []  # the first network failure of this process; later downloads are not tried
 
 
@@ -191,7 +171,6 @@ def write_atomically(dest: Path, content: str | Callable[[Path], Any]) -> Path:
     """Write ``dest`` through a uniquely named temporary file beside it and return ``dest``: no reader sees half a
     file and two writers never share one. ``content`` is text, or a callable that writes the temporary path it is
     given (e.g. ``lambda tmp: torch.save(obj, tmp)``). If it fails, the temporary file is removed, ``dest`` kept."""
-    dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(prefix=dest.name + ".", suffix=".part", dir=dest.parent)
     os.close(fd)
@@ -205,10 +184,8 @@ def write_atomically(dest: Path, content: str | Callable[[Path], Any]) -> Path:
 
 
 def download(url: str, dest: Path, validate: Callable[[Path], Any], label: str) -> None:
-    """Fetch ``url`` into a temporary file beside ``dest``, ``validate(tmp)`` it, then rename it to ``dest``.
-
-    A partial or invalid download never reaches ``dest``. Raises DatasetError (with advice) on any failure.
-    """
+    """Fetch ``url`` into a temporary file beside ``dest``, ``validate(tmp)`` it, then rename it to ``dest``: a
+    partial or invalid download never reaches ``dest``. Raises DatasetError (with advice) on any failure."""
     import requests
 
     def fetch(tmp: Path) -> None:
@@ -222,7 +199,7 @@ def download(url: str, dest: Path, validate: Callable[[Path], Any], label: str) 
         try:
             validate(tmp)
         except DatasetError as exc:
-            raise DatasetError(f"{exc} {RETRY_ADVICE}") from exc
+            raise DatasetError(f"{exc} {_RETRY_ADVICE}") from exc
 
     try:
         write_atomically(dest, fetch)
@@ -232,14 +209,12 @@ def download(url: str, dest: Path, validate: Callable[[Path], Any], label: str) 
         status = getattr(getattr(exc, "response", None), "status_code", None)
         if status is None and not _network_failed:  # no answer at all: do not wait on the network again
             _network_failed.append(f"{type(exc).__name__}: {exc}")
-        error = DatasetError(f"the download of {label} from {url} failed ({exc}). {RETRY_ADVICE}")
+        error = DatasetError(f"the download of {label} from {url} failed ({exc}). {_RETRY_ADVICE}")
         error.status = status
         raise error from exc
 
 
-def read_cache(
-    cached: Path, read: Callable[[Path], Any], errors: tuple[type[BaseException], ...] = (DatasetError,)
-) -> Any:
+def read_cache(cached: Path, read: Callable[[Path], Any], errors: tuple[type[BaseException], ...] = (DatasetError,)):
     """``read(cached)``; None when the file is absent, or damaged (``read`` raised one of ``errors``: a warning
     names the file, which is deleted and made again). The one policy of every cache in the project."""
     if not cached.exists():
@@ -253,11 +228,8 @@ def read_cache(
 
 
 def reachable(url: str, timeout: float = 3.0, offline_vars: tuple[str, ...] = ()) -> tuple[bool, str]:
-    """Whether the host of ``url`` accepts a TCP connection within ``timeout`` seconds, and why (not).
-
-    The one network probe of the project. Returns at once when one of ``offline_vars`` (e.g. ``HF_HUB_OFFLINE``)
-    is set. The probe, DNS lookup included, runs in a daemon thread: a stuck resolver never hangs the caller.
-    """
+    """Whether the host of ``url`` accepts a TCP connection within ``timeout`` seconds, and why (not); at once False
+    when one of ``offline_vars`` is set. DNS lookup included, it runs in a daemon thread: it never hangs the caller."""
     for var in offline_vars:
         if os.environ.get(var, "").strip().lower() in runtime.TRUE_WORDS:
             return False, f"{var}=1 is set"

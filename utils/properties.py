@@ -1,8 +1,7 @@
-"""What the main JARVIS-DFT (dft_3d) properties mean and their units: one table for every notebook."""
+"""What the main JARVIS-DFT (dft_3d) properties mean and their units (name -> (meaning, unit)): one table."""
 
 from __future__ import annotations
 
-# name -> (meaning, unit)
 DFT_3D_PROPERTIES: dict[str, tuple[str, str]] = {
     "formation_energy_peratom": ("formation energy per atom (OptB88vdW)", "eV/atom"),
     "optb88vdw_bandgap": ("band gap, OptB88vdW functional", "eV"),

@@ -17,13 +17,8 @@ from .files import write_atomically
 
 @dataclass
 class Result:
-    """One row of a results card.
-
-    ``key`` names the metric in ``results.json``; ``value`` may be None or NaN when the run could not compute
-    it (the card then says so). ``baseline`` and ``reference`` are ``(value, label)`` pairs, e.g.
-    ``(mad, "MAD: predict the training mean")`` and ``(0.033, "ALIGNN paper, all of dft_3d")``.
-    """
-
+    """One row of a results card: ``key`` names the metric in ``results.json``; ``value`` None or NaN shows as not
+    computed; ``baseline`` and ``reference`` are ``(value, label)`` pairs, e.g. ``(mad, "MAD: predict the mean")``."""
     key: str
     value: float | int | None
     unit: str
@@ -38,9 +33,8 @@ def _number(value: Any) -> float | int | None:
     return float(value) if math.isfinite(float(value)) else None
 
 
-def _shown(value: Any, unit: str = "") -> str:
-    value = _number(value)
-    if value is None:
+def _shown(value: Any, unit: str) -> str:
+    if (value := _number(value)) is None:
         return "not computed in this run"
     text = f"{value:d}" if isinstance(value, int) else f"{value:.4g}"
     return f"{text} {unit}".strip()
@@ -67,23 +61,11 @@ def results_card(results: list[Result]):
         raise ValueError("A results card needs at least one Result.")
     bench = runtime.workshop_benchmark()
     measured = bench.get("lessons", {}).get(session.lesson, {}).get("metrics", {})
-    rows = [
-        {
-            "result": r.what,
-            "this run": _shown(r.value, r.unit),
-            "baseline": _pair(r.baseline, r.unit),
-            "reference": _pair(r.reference, r.unit),
-            "workshop benchmark": _shown(measured[r.key], r.unit) if r.key in measured else "",
-        }
-        for r in results
-    ]
-    card = {
-        "lesson": session.lesson,
-        "mode": session.mode,
-        "device": session.device,
-        "seconds": round(session.seconds, 1),
-        "metrics": {r.key: _number(r.value) for r in results},
-    }
+    rows = [{"result": r.what, "this run": _shown(r.value, r.unit), "baseline": _pair(r.baseline, r.unit),
+             "reference": _pair(r.reference, r.unit),
+             "workshop benchmark": _shown(measured[r.key], r.unit) if r.key in measured else ""} for r in results]
+    card = {"lesson": session.lesson, "mode": session.mode, "device": session.device,
+            "seconds": round(session.seconds, 1), "metrics": {r.key: _number(r.value) for r in results}}
     path = card_path(session.lesson)
     try:
         write_atomically(path, json.dumps(card, indent=1))

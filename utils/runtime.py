@@ -1,10 +1,7 @@
 """Run mode, device and precision, seeds, threads and output folders: what every notebook sets up.
 
-Three modes, one switch (env ``AIMS_MODE``): ``workshop`` (the default: meaningful results within a session on
-2 CPU cores), ``fast`` (seconds per lesson, what the tests run; ``AIMS_FAST=1`` means the same) and ``full``
-(paper scale, a GPU recommended). ``setup(lesson)`` decides the mode once, prints it with the device and the
-precision, and starts the lesson's clock; ``by_mode(fast=..., workshop=..., full=...)`` picks a size.
-"""
+Modes (env ``AIMS_MODE``): ``workshop`` (the default: meaningful results on 2 CPU cores), ``fast`` (seconds per
+lesson, what the tests run; ``AIMS_FAST=1`` too) and ``full`` (paper scale, a GPU recommended)."""
 
 from __future__ import annotations
 
@@ -14,6 +11,7 @@ import os
 import platform
 import random
 import time
+import warnings
 from contextlib import nullcontext
 from dataclasses import dataclass
 from functools import lru_cache
@@ -36,8 +34,7 @@ class ModeError(ValueError):
 
 def env(name: str) -> str | None:
     """The value of environment variable ``name``, stripped; None when it is unset or empty."""
-    value = os.environ.get(name, "").strip()
-    return value or None
+    return os.environ.get(name, "").strip() or None
 
 
 def _requested_mode() -> str | None:
@@ -59,7 +56,6 @@ def _requested_mode() -> str | None:
 @dataclass(frozen=True)
 class Precision:
     """How tensors are computed: ``fp32``, or mixed precision (``bf16``/``fp16`` autocast, fp32 weights)."""
-
     name: str
     reason: str
 
@@ -67,7 +63,6 @@ class Precision:
     def dtype(self):
         """The autocast dtype (torch.bfloat16 or torch.float16), None for fp32."""
         import torch
-
         return {"bf16": torch.bfloat16, "fp16": torch.float16}.get(self.name)
 
     @property
@@ -78,10 +73,7 @@ class Precision:
     def autocast(self, device: str):
         """A context in which the forward pass runs in this precision (no-op for fp32)."""
         import torch
-
-        if self.name == "fp32":
-            return nullcontext()
-        return torch.autocast(device_type=str(device).split(":")[0], dtype=self.dtype)
+        return nullcontext() if self.name == "fp32" else torch.autocast(str(device).split(":")[0], self.dtype)
 
 
 def precision_for(device: str) -> Precision:
@@ -91,20 +83,18 @@ def precision_for(device: str) -> Precision:
     if not str(device).startswith("cuda"):
         return Precision("fp32", "CPU")
     import torch
-
     major, minor = torch.cuda.get_device_capability(device)
-    name = torch.cuda.get_device_name(device)
+    gpu = f"{torch.cuda.get_device_name(device)}, compute capability {major}.{minor}"
     if major >= 8:
-        return Precision("bf16", f"{name}, compute capability {major}.{minor}: bf16 tensor cores")
+        return Precision("bf16", f"{gpu}: bf16 tensor cores")
     if major == 7:
-        return Precision("fp16", f"{name}, compute capability {major}.{minor}: fp16 tensor cores, no bf16")
-    return Precision("fp32", f"{name}, compute capability {major}.{minor}: no fast half precision")
+        return Precision("fp16", f"{gpu}: fp16 tensor cores, no bf16")
+    return Precision("fp32", f"{gpu}: no fast half precision")
 
 
 @dataclass
 class Session:
     """What ``setup`` decided for the running lesson."""
-
     lesson: str
     mode: str
     device: str
@@ -141,9 +131,9 @@ def by_mode(*, fast: T, workshop: T, full: T) -> T:
 
 @lru_cache(maxsize=1)
 def workshop_benchmark() -> dict[str, Any]:
-    """The measured workshop runs (``docs/workshop_benchmark.json``): machine, date and, per lesson, seconds,
-    peak memory (GB) and results; empty when not measured yet."""
-    try:  # written by `make workshop-bench` (tools/workshop_bench.py)
+    """The measured workshop runs (``docs/workshop_benchmark.json``, written by ``make workshop-bench``): machine,
+    date and, per lesson, seconds, peak memory (GB) and results; empty when not measured yet."""
+    try:
         return json.loads((REPO_ROOT / "docs" / "workshop_benchmark.json").read_text())
     except (OSError, ValueError):
         return {}
@@ -195,8 +185,7 @@ def get_device() -> str:
 
 
 def cpu_threads() -> int:
-    """CPU cores this process may use (its affinity mask, e.g. a container's share), never more than the
-    physical cores torch uses by default."""
+    """CPU cores this process may use (its affinity mask), never more than the threads torch uses by default."""
     try:
         available = len(os.sched_getaffinity(0))
     except AttributeError:  # macOS, Windows
@@ -206,10 +195,7 @@ def cpu_threads() -> int:
 
 
 def progress(iterable: Any = None, **kwargs: Any) -> Any:
-    """tqdm's progress bar: the notebook widget where ipywidgets is installed, the text bar otherwise (without
-    tqdm's warning about the missing widget)."""
-    import warnings
-
+    """tqdm's progress bar: the notebook widget where ipywidgets is installed, else the text bar (no warning)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         from tqdm.auto import tqdm
@@ -228,15 +214,13 @@ def seed_everything(seed: int = 42) -> None:
 def outputs_dir(*parts: str) -> Path:
     """A folder under the gitignored ``outputs/`` (or ``AIMS_OUTPUT_DIR``), created if needed."""
     base = Path(env("AIMS_OUTPUT_DIR") or REPO_ROOT / "outputs").expanduser()
-    path = base.joinpath(*parts)
-    path.mkdir(parents=True, exist_ok=True)
+    (path := base.joinpath(*parts)).mkdir(parents=True, exist_ok=True)
     return path
 
 
 def setup(lesson: str, packages: list[str] | None = None) -> str:
-    """Start lesson ``lesson`` (its notebook's name, e.g. ``"02a_classical_regression"``): choose the mode,
-    seed everything, print mode, device, precision and versions, start the clock of its results card.
-    Returns the device string (``"cuda"`` or ``"cpu"``)."""
+    """Start lesson ``lesson`` (its notebook's name, e.g. ``"02a_classical_regression"``): choose the mode, seed,
+    print mode, device, precision and versions, start its results card's clock; return ``"cuda"`` or ``"cpu"``."""
     global _session
     if not isinstance(lesson, str) or not lesson:
         raise TypeError(f"setup needs the lesson's notebook name first, e.g. utils.setup('01a_jarvis_dft'); "
@@ -244,16 +228,12 @@ def setup(lesson: str, packages: list[str] | None = None) -> str:
     asked = _requested_mode()
     chosen, reason = (asked, "set by AIMS_MODE/AIMS_FAST") if asked else default_mode(lesson)
     device = get_device()
-    precision = precision_for(device)
-    _session = Session(lesson, chosen, device, precision, time.time())
+    _session = Session(lesson, chosen, device, precision := precision_for(device), time.time())
     seed_everything()
-    others = [m for m in MODES if m != chosen]
-    print(f"Mode: {chosen} ({reason}; for another, run %env AIMS_MODE={others[0]} or {others[1]} "
-          "before this cell)")
-    if device == "cuda":  # the reason names the GPU
-        print(f"Device: cuda; where a part trains on it, mixed precision {precision.name} ({precision.reason})")
-    else:
-        print(f"Device: cpu ({cpu_threads()} threads); precision fp32")
+    others = " or ".join(m for m in MODES if m != chosen)
+    print(f"Mode: {chosen} ({reason}; for another, run %env AIMS_MODE={others} before this cell)")
+    print(f"Device: cuda; where a part trains on it, mixed precision {precision.name} ({precision.reason})"
+          if device == "cuda" else f"Device: cpu ({cpu_threads()} threads); precision fp32")
     versions = []
     for name in ["numpy", "jarvis-tools", *(packages or [])]:
         try:
