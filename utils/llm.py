@@ -250,18 +250,18 @@ def available_memory_gb(device: str) -> tuple[float | None, str]:
 
 
 def check_training_memory(estimate: Callable[[int], dict[str, float]], batch_size: int, accumulation: int,
-                          available_gb: float | None, what: str, headroom: float = 0.85) -> dict[str, float]:
-    """``estimate(batch_size)`` (GB by part) when its total fits in ``headroom`` × ``available_gb`` (or nothing is
-    known about the memory), else a MemoryError that names the setting that fits: the largest smaller
-    micro-batch with more accumulation steps (the same effective batch), or what to change when none fits."""
+                          available_gb: float | None, what: str) -> dict[str, float]:
+    """``estimate(batch_size)`` (GB by part) when its total fits in 85 % of ``available_gb`` (or nothing is known
+    about the memory), else a MemoryError that names the setting that fits: the largest smaller micro-batch with
+    more accumulation steps (the same effective batch), or what to change when none fits."""
     parts = estimate(batch_size)
-    if available_gb is None or parts["total"] <= headroom * available_gb:
+    if available_gb is None or parts["total"] <= 0.85 * available_gb:
         return parts
-    effective = batch_size * accumulation
+    effective, budget = batch_size * accumulation, 0.85 * available_gb
     fits = [b for b in (2**k for k in range(12))
-            if b < batch_size and effective % b == 0 and estimate(b)["total"] <= headroom * available_gb]
+            if b < batch_size and effective % b == 0 and estimate(b)["total"] <= budget]
     need = f"{what} needs about {parts['total']:.1f} GB at a micro-batch of {batch_size}, "
-    need += f"more than {headroom:.0%} of the {available_gb:.1f} GB available. "
+    need += f"more than 85% of the {available_gb:.1f} GB available. "
     if fits:
         b = max(fits)
         raise MemoryError(need + f"Set BATCH_SIZE = {b} and GRAD_ACCUM = {effective // b} (the same effective "
