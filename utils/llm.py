@@ -1,9 +1,6 @@
-"""Plumbing of lesson 05 (AtomGPT-style language models). The lesson writes its ideas out by hand first
-(structure text and its parser, Alpaca records: notebook 05a; the next-token loss and training loop: 05b);
-the copies here, each saying where it is written out, let the later parts reuse them. Here too: the guard
-against non-physical cells, base models that are pretrained when they load or built from scratch, the
-memory a fine-tuning run needs, batched generation and the JARVIS-Leaderboard AtomGen-style scoring.
-"""
+"""Plumbing of lesson 05 (AtomGPT-style language models): the structure text, Alpaca records, loss and training
+loop the lesson writes out first (each docstring says where), the guard against non-physical cells, base models
+(pretrained or from scratch), fine-tuning memory, batched generation and the AtomGen-style scoring."""
 
 from __future__ import annotations
 
@@ -17,14 +14,9 @@ import numpy as np
 
 from . import files, runtime
 
-MIN_DISTANCE_OK = 0.5
-"""Å. A generated structure with two atoms closer than this is counted as invalid (CDVAE's criterion)."""
-
-LENGTH_RANGE = (1.0, 100.0)
-"""Å. Lattice lengths outside this range are not a crystal a model was asked for (and hang StructureMatcher)."""
-
-MAX_ATOMS = 200
-"""Most atoms a generated cell may hold (the lesson's cells hold a few tens at most)."""
+MIN_DISTANCE_OK = 0.5  # Å: a generated structure with two atoms closer than this is invalid (CDVAE's criterion)
+LENGTH_RANGE = (1.0, 100.0)  # Å: other lattice lengths are no crystal a model was asked for (and hang StructureMatcher)
+MAX_ATOMS = 200  # most atoms a generated cell may hold
 
 
 class StructureTextError(ValueError):
@@ -38,17 +30,15 @@ def check_cell(lengths: list[float], angles: list[float], n_atoms: int) -> None:
     lengths, angles = [float(x) for x in lengths], [float(x) for x in angles]
     lo, hi = LENGTH_RANGE
     if not all(lo <= x <= hi for x in lengths):
-        raise StructureTextError(
-            f"Non-physical lattice: lengths must lie between {lo:g} and {hi:g} Å; found {lengths} Å."
-        )
+        raise StructureTextError(f"Non-physical lattice: lengths must lie between {lo:g} and {hi:g} Å; "
+                                 f"found {lengths} Å.")
     if not all(0 < x < 180 for x in angles):
         raise StructureTextError(f"Non-physical lattice: angles must lie between 0 and 180 degrees; found {angles}.")
     ca, cb, cg = (math.cos(math.radians(x)) for x in angles)
     volume = math.prod(lengths) * math.sqrt(max(1.0 - ca * ca - cb * cb - cg * cg + 2.0 * ca * cb * cg, 0.0))
     if volume <= 1e-3:
-        raise StructureTextError(
-            f"Non-positive volume: angles {angles} close no real cell (volume {volume:.3g} Å³ with lengths {lengths})."
-        )
+        raise StructureTextError(f"Non-positive volume: angles {angles} close no real cell "
+                                 f"(volume {volume:.3g} Å³ with lengths {lengths}).")
     if not 1 <= n_atoms <= MAX_ATOMS:
         raise StructureTextError(f"Wrong atom count: {n_atoms} atoms; a cell holds 1 to {MAX_ATOMS}.")
 
@@ -223,15 +213,12 @@ def train_lm(model, tokenizer, texts: list[str], prompts: list[str] | None, *, s
 def training_memory_gb(*, weights_bytes: float, trainable: int, batch_size: int, seq_len: int, vocab_size: int,
                        hidden: int, layers: int, heads: int, compute_bytes: int = 4,
                        checkpointing: bool = False) -> dict[str, float]:
-    """Estimated peak memory (GB = 1e9 bytes) of one training step of a decoder-only transformer, by part.
-
-    ``weights``: every weight as stored (``weights_bytes``); ``gradients``: 4 bytes per trained weight (fp32);
-    ``optimizer``: AdamW's two fp32 moments, 8 bytes per trained weight; ``activations`` kept for the backward
-    pass: s·b·h·(34 + 5·a·s/h) bytes per layer in 2-byte precision (Korthikanti et al. 2022, arXiv:2205.05198),
-    scaled by ``compute_bytes``/2; with gradient checkpointing only each layer's input (s·b·h values) plus one
-    layer recomputed; ``logits``: b·s·V values in the compute precision plus their fp32 copy for the loss and its
-    gradient. s = ``seq_len``, b = ``batch_size`` (one micro-batch), h = ``hidden``, a = ``heads``, V = vocabulary.
-    """
+    """Estimated peak memory (GB = 1e9 bytes) of one training step of a decoder-only transformer, by part: ``weights``
+    as stored; ``gradients`` (4 bytes) and AdamW's two fp32 ``optimizer`` moments (8 bytes) per trained weight;
+    ``activations``: s·b·h·(34 + 5·a·s/h) bytes per layer in 2-byte precision (Korthikanti et al. 2022,
+    arXiv:2205.05198) scaled by ``compute_bytes``/2, or with ``checkpointing`` each layer's input (s·b·h values)
+    plus one layer recomputed; ``logits``: b·s·V values in the compute precision plus their fp32 copy for the loss
+    and its gradient. s = ``seq_len``, b = ``batch_size`` (one micro-batch), h = ``hidden``, a = ``heads``."""
     tokens = batch_size * seq_len
     per_layer = tokens * hidden * (34 + 5 * heads * seq_len / hidden) * compute_bytes / 2
     activations = layers * tokens * hidden * compute_bytes + per_layer if checkpointing else layers * per_layer
@@ -263,18 +250,18 @@ def available_memory_gb(device: str) -> tuple[float | None, str]:
 
 
 def check_training_memory(estimate: Callable[[int], dict[str, float]], batch_size: int, accumulation: int,
-                          available_gb: float | None, what: str, headroom: float = 0.85) -> dict[str, float]:
-    """``estimate(batch_size)`` (GB by part) when its total fits in ``headroom`` × ``available_gb`` (or nothing is
-    known about the memory), else a MemoryError that names the setting that fits: the largest smaller
-    micro-batch with more accumulation steps (the same effective batch), or what to change when none fits."""
+                          available_gb: float | None, what: str) -> dict[str, float]:
+    """``estimate(batch_size)`` (GB by part) when its total fits in 85 % of ``available_gb`` (or nothing is known
+    about the memory), else a MemoryError that names the setting that fits: the largest smaller micro-batch with
+    more accumulation steps (the same effective batch), or what to change when none fits."""
     parts = estimate(batch_size)
-    if available_gb is None or parts["total"] <= headroom * available_gb:
+    if available_gb is None or parts["total"] <= 0.85 * available_gb:
         return parts
-    effective = batch_size * accumulation
+    effective, budget = batch_size * accumulation, 0.85 * available_gb
     fits = [b for b in (2**k for k in range(12))
-            if b < batch_size and effective % b == 0 and estimate(b)["total"] <= headroom * available_gb]
+            if b < batch_size and effective % b == 0 and estimate(b)["total"] <= budget]
     need = f"{what} needs about {parts['total']:.1f} GB at a micro-batch of {batch_size}, "
-    need += f"more than {headroom:.0%} of the {available_gb:.1f} GB available. "
+    need += f"more than 85% of the {available_gb:.1f} GB available. "
     if fits:
         b = max(fits)
         raise MemoryError(need + f"Set BATCH_SIZE = {b} and GRAD_ACCUM = {effective // b} (the same effective "
@@ -289,9 +276,8 @@ def hub_reachable(timeout: float = 3.0) -> tuple[bool, str]:
     return files.reachable(endpoint, timeout, offline_vars=("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
-def pretrained_or_scratch(
-    name: str | None, timeout: float, pretrained: Callable[[bool, str], Any], scratch: Callable[[str], Any]
-):
+def pretrained_or_scratch(name: str | None, timeout: float, pretrained: Callable[[bool, str], Any],
+                          scratch: Callable[[str], Any]):
     """``pretrained(local_files_only, reason)`` if model ``name`` loads, else ``scratch(reason)``. Decided by
     trying: a local folder is loaded as is; a hub name from the hub when it answers (which completes a partial
     cache), else from the local cache alone. A load that should have worked (folder or reachable hub) and
@@ -319,7 +305,6 @@ def pretrained_or_scratch(
 @dataclass
 class BaseModel:
     """A causal LM ready for fine-tuning, its tokenizer, and how it was obtained."""
-
     model: Any
     tokenizer: Any
     kind: str  # "pretrained" or "scratch"
@@ -379,8 +364,7 @@ def load_base_model(name: str | None, train_texts: list[str], device: str, vocab
             vocab_size=len(tokenizer), hidden_size=size["hidden"], intermediate_size=4 * size["hidden"],
             num_hidden_layers=size["layers"], num_attention_heads=size["heads"], num_key_value_heads=size["heads"],
             max_position_embeddings=1024, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True,
-        )
+            pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=True)
         model = LlamaForCausalLM(config)
         return BaseModel(model, tokenizer, "scratch", "small Llama-style model (random weights)", reason)
 
@@ -450,21 +434,15 @@ def evaluate_one(atoms, reason: str, truth) -> dict[str, Any]:
 
 
 def evaluate_generated(parsed: list[tuple[Any, str]], truths: list) -> tuple[Any, dict[str, float]]:
-    """Per-structure table and summary of generated structures, as the leaderboard's AtomGen benchmark scores them.
-
-    ``parsed`` holds one ``(atoms or None, reason)`` pair per generated text (:func:`try_parse`).
-    Summary (fractions of *all* targets, NaN when there are none): ``parse_rate``, ``composition_match``,
-    ``valid_distance`` (parsed, with every interatomic distance > 0.5 Å), ``match_rate`` (StructureMatcher
-    stol 0.5, ltol 0.3, angle_tol 10); ``rmse`` (mean normalised RMS displacement over matched pairs); over
-    parsed outputs ``lattice_mae`` (Å; also ``lattice_mae_median``, as one absurd cell can dominate the mean) and
-    ``angle_mae`` (degrees).
-    """
+    """Per-structure table and summary of generated structures (one ``(atoms or None, reason)`` pair per text, from
+    :func:`try_parse`), as the leaderboard's AtomGen benchmark scores them (:func:`evaluate_one`). Summary:
+    ``parse_rate``, ``composition_match``, ``valid_distance``, ``match_rate`` as fractions of *all* targets (NaN
+    when there are none); ``rmse`` over matched pairs; ``lattice_mae`` (Å, and its median: one absurd cell can
+    dominate the mean) and ``angle_mae`` (degrees) over parsed outputs."""
     import pandas as pd
 
     if len(parsed) != len(truths):
-        raise ValueError(
-            f"Need one truth per generated structure; found {len(parsed)} structures, {len(truths)} truths."
-        )
+        raise ValueError(f"Need one truth per generated structure; got {len(parsed)} structures, {len(truths)} truths.")
     columns = ["parsed", "reason", "formula", "composition_match", "min_distance", "valid_distance", "matched", "rms",
                "lattice_mae", "angle_mae"]  # an unparsed row has NaN in the columns after "reason"
     rows = [evaluate_one(atoms, why, truth) for (atoms, why), truth in zip(parsed, truths)]

@@ -1,9 +1,5 @@
 """The GNN potential that notebook 06a writes out (section 5), for the parts that train and use it on DFT data.
-
-A radius graph per structure, Gaussian radial basis functions with a smooth cutoff, a species embedding updated
-by CGCNN layers in their unpacked form (W_d x_i + W_s x_j + W_r b + a pair-species bias), one energy per atom,
-forces by autograd. Units: Å, eV, eV/Å.
-"""
+Units: Å, eV, eV/Å, GPa."""
 
 from __future__ import annotations
 
@@ -17,34 +13,11 @@ from ase.calculators.calculator import Calculator, all_changes
 from .simulation import EV_PER_A3_TO_GPA
 
 
-def radius_graph(atoms, cutoff: float) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Edges (i, j) of every pair closer than ``cutoff`` (Å), periodic images included, and the cartesian
-    offset of each: the bond vector is ``pos[j] - pos[i] + offset`` (written out in notebook 06a, section 3)."""
-    from ase.neighborlist import neighbor_list
-
-    i, j, shift = neighbor_list("ijS", atoms, cutoff)
-    return torch.as_tensor(i), torch.as_tensor(j), torch.tensor(shift @ atoms.cell.array)
-
-
-def rbf(r: torch.Tensor, n_rbf: int, cutoff: float) -> torch.Tensor:
-    """Gaussian radial basis: ``n_rbf`` bumps with centres evenly spaced on [0, cutoff] (Å) (written out in
-    notebook 06a, section 4)."""
-    centers = torch.linspace(0, cutoff, n_rbf, dtype=r.dtype, device=r.device)
-    width = centers[1] - centers[0]
-    return torch.exp(-((r[:, None] - centers) ** 2) / (2 * width**2))
-
-
-def smooth_cutoff(r: torch.Tensor, cutoff: float) -> torch.Tensor:
-    """½ (cos(π r / r_c) + 1) inside r_c, 0 outside: value and slope vanish at r_c (written out in notebook 06a,
-    section 4)."""
-    return torch.where(r < cutoff, 0.5 * (torch.cos(torch.pi * r / cutoff) + 1), 0.0)
-
-
 class GNNPotential(torch.nn.Module):
     """E = sum of atomic energies; features: species embedding updated by CGCNN layers (unpacked
-    W_d x_i + W_s x_j + W_r b, pair-species bias, smooth cutoff on every message); F = -dE/dr (written out in
-    notebook 06a, section 5). ``species``: the element symbols the model knows (their order fixes the embedding
-    rows)."""
+    W_d x_i + W_s x_j + W_r b on Gaussian radial bases, pair-species bias, smooth cutoff on every message);
+    F = -dE/dr (written out in notebook 06a, sections 3-5). ``species``: the element symbols the model knows
+    (their order fixes the embedding rows)."""
 
     def __init__(self, species: Sequence[str], cutoff: float, hidden: int = 32, layers: int = 2, n_rbf: int = 24):
         super().__init__()
@@ -69,7 +42,9 @@ class GNNPotential(torch.nn.Module):
         if strain is not None:  # r -> r (1 + strain of its structure)
             vectors = vectors + torch.einsum("ea,eab->eb", vectors, strain[g["structure"][i]])
         r = torch.linalg.norm(vectors, dim=1)
-        b, fc = rbf(r, self.n_rbf, self.cutoff), smooth_cutoff(r, self.cutoff)[:, None]
+        centers = torch.linspace(0, self.cutoff, self.n_rbf, dtype=r.dtype, device=r.device)
+        b = torch.exp(-((r[:, None] - centers) ** 2) / (2 * (centers[1] - centers[0]) ** 2))  # Gaussian radial basis
+        fc = torch.where(r < self.cutoff, 0.5 * (torch.cos(torch.pi * r / self.cutoff) + 1), 0.0)[:, None]  # smooth
         pair, x = kind[i] * len(self.species) + kind[j], self.embed(kind)
         for w_d, w_s, w_r, bias in zip(self.w_d, self.w_s, self.w_r, self.pair_bias):
             gate, core = (w_d(x)[i] + w_s(x)[j] + w_r(b) + bias(pair)).chunk(2, dim=1)
@@ -84,15 +59,18 @@ class GNNPotential(torch.nn.Module):
 
 def structure_graph(atoms, cutoff: float, species: Sequence[str], dtype: torch.dtype = torch.float32) -> dict:
     """The tensors of one structure's radius graph (CPU; positions and offsets in ``dtype``), ready for
-    ``batch_graph``."""
+    ``batch_graph``: edges (i, j) of every pair closer than ``cutoff`` (Å), periodic images included, and the
+    cartesian offset of each (bond vector ``pos[j] - pos[i] + offset``)."""
+    from ase.neighborlist import neighbor_list
+
     symbols = atoms.get_chemical_symbols()
     unknown = sorted(set(symbols) - set(species))
     if unknown:
         raise ValueError(f"The structure contains {', '.join(unknown)}; the model knows only {', '.join(species)}.")
-    i, j, offsets = radius_graph(atoms, cutoff)
-    kind = torch.tensor([list(species).index(s) for s in symbols])
-    return {"pos": torch.tensor(atoms.positions, dtype=dtype), "i": i, "j": j,
-            "offsets": offsets.to(dtype), "kind": kind}  # fmt: skip
+    i, j, shift = neighbor_list("ijS", atoms, cutoff)
+    return {"pos": torch.tensor(atoms.positions, dtype=dtype), "i": torch.as_tensor(i), "j": torch.as_tensor(j),
+            "offsets": torch.tensor(shift @ atoms.cell.array, dtype=dtype),
+            "kind": torch.tensor([list(species).index(s) for s in symbols])}
 
 
 def batch_graph(graphs: Sequence[dict], device: str = "cpu") -> dict:

@@ -1,7 +1,5 @@
 """Simulations with any ASE calculator, shared by notebooks 06 and 07: relax, strain, E-V scan and fit, MD, g(r).
-
-Units everywhere: eV, Å, Å³, GPa, fs, K.
-"""
+Units everywhere: eV, Å, Å³, GPa, fs, K."""
 
 from __future__ import annotations
 
@@ -15,8 +13,7 @@ from ase import units
 
 from . import runtime
 
-EV_PER_A3_TO_GPA = 1 / units.GPa
-"""1 eV/Å³ in GPa (from ASE's units, the project's one conversion: about 160.2)."""
+EV_PER_A3_TO_GPA = 1 / units.GPa  # 1 eV/Å³ in GPa (about 160.2): the project's one conversion
 
 
 class SimulationError(ValueError):
@@ -82,13 +79,13 @@ class EOSResult:
     note: str
 
 
-def fit_eos(volumes, energies, n_atoms: int, eos: str = "birchmurnaghan") -> EOSResult:
-    """Fit E(V) with ASE's ``EquationOfState`` and check it: the minimum must lie inside the scanned
+def fit_eos(volumes, energies, n_atoms: int) -> EOSResult:
+    """Fit E(V) with ASE's Birch-Murnaghan ``EquationOfState`` and check it: the minimum must lie inside the scanned
     volumes (else B is an extrapolation), the RMS residual below 1 meV/atom, B positive."""
     from ase.eos import EquationOfState
 
     v, e = np.asarray(volumes, dtype=float), np.asarray(energies, dtype=float)
-    fit = EquationOfState(v, e, eos=eos)
+    fit = EquationOfState(v, e, eos="birchmurnaghan")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -137,26 +134,13 @@ class MDTrace:
         return np.array(self.epot) + np.array(self.ekin)
 
 
-def run_md(
-    atoms,
-    calc,
-    steps: int,
-    timestep_fs: float = 1.0,
-    temperature_K: float = 300.0,
-    ensemble: str = "nve",
-    friction: float = 0.02,
-    final_temperature_K: float | None = None,
-    sample_every: int = 0,
-    seed: int = 42,
-    progress: bool = True,
-) -> tuple[Any, MDTrace]:
-    """NVE (velocity Verlet) or NVT (Langevin, ``friction`` in 1/fs) MD; returns (final atoms, trace).
-
-    Velocities are drawn from a Maxwell-Boltzmann distribution at ``temperature_K`` unless ``atoms``
-    already moves (then they are kept, e.g. to continue a run). With ``final_temperature_K`` the
-    thermostat's target goes linearly from ``temperature_K`` to it (a quench or a heating ramp).
-    ``sample_every`` > 0 keeps a copy of every that-many-th frame in ``trace.frames`` (for g(r)).
-    """
+def run_md(atoms, calc, steps: int, timestep_fs: float = 1.0, temperature_K: float = 300.0, ensemble: str = "nve",
+           friction: float = 0.02, final_temperature_K: float | None = None, sample_every: int = 0, seed: int = 42,
+           progress: bool = True) -> tuple[Any, MDTrace]:
+    """NVE (velocity Verlet) or NVT (Langevin, ``friction`` in 1/fs) MD; returns (final atoms, trace). Velocities
+    are drawn from a Maxwell-Boltzmann distribution at ``temperature_K`` unless ``atoms`` already moves (then they
+    are kept). With ``final_temperature_K`` the thermostat's target goes linearly from ``temperature_K`` to it.
+    ``sample_every`` > 0 keeps a copy of every that-many-th frame in ``trace.frames`` (for g(r))."""
     from ase.constraints import FixCom
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
@@ -194,11 +178,8 @@ def run_md(
 
 
 def rdf(frames, r_max: float = 5.0, n_bins: int = 100) -> tuple[np.ndarray, np.ndarray]:
-    """Radial distribution function g(r) of a periodic structure, or averaged over a sequence of frames.
-
-    Periodic images are included. Returns bin centres (Å) and g(r), normalised so that an ideal gas of
-    the same density gives 1.
-    """
+    """Bin centres (Å) and g(r) of a periodic structure (images included) or averaged over frames, normalised so
+    that an ideal gas of the same density gives 1."""
     from ase.neighborlist import neighbor_list
 
     frames = [frames] if hasattr(frames, "get_volume") else list(frames)
