@@ -1,7 +1,6 @@
 """CHIPS-FF-style benchmark of force fields against JARVIS-DFT (Wines & Choudhary, ACS Mater. Lett. 2025) for
-notebooks 07a and 07b: the registry of calculators, the JARVIS elemental solids that formation energies are measured
-from, and the protocol per material and calculator (relaxation, lattice, formation energy, bulk modulus by E-V fit
-and by hydrostatic strain, elastic constants)."""
+notebooks 07a and 07b: the registry of calculators, the elemental solids that formation energies are measured from,
+and the protocol per material and calculator."""
 
 from __future__ import annotations
 
@@ -23,11 +22,9 @@ from .runtime import get_device
 from .simulation import eos_scan, relax, strained
 from .structures import is_cubic, lattice_summary, record_to_ase, standard_cell
 
-# fmt: off
 UNITS = {"a": "Å", "b": "Å", "c": "Å", "vol": "Å³", "kv": "GPa", "b_eos": "GPa", "c11": "GPa", "c12": "GPa",
-         "c44": "GPa", "form_en": "eV/atom", "vac_en": "eV", "surf_en": "J/m²"}
+         "c44": "GPa", "form_en": "eV/atom", "vac_en": "eV", "surf_en": "J/m²"}  # fmt: skip
 """Unit of every property of the scorecard."""
-# fmt: on
 
 
 class CalculatorUnavailable(RuntimeError):
@@ -50,7 +47,7 @@ class CalculatorSpec:
         return self.elements is None or set(symbols) <= self.elements
 
     def device_for(self, device: str | None) -> str:
-        """Where the calculator runs when ``device`` is asked for: the CPU unless the factory takes a device."""
+        """Where the calculator runs when ``device`` is asked for: the CPU unless the factory takes one."""
         return (device or get_device()) if self.cuda else "cpu"
 
     def build(self, device: str | None = None):
@@ -96,8 +93,7 @@ def register_calculator(
 
 
 def get_calculator(name: str, device: str | None = None):
-    """The calculator registered as ``name`` on ``device`` where it supports one (default: CUDA when visible),
-    else on the CPU; ``CalculatorUnavailable`` with a reason if it cannot be built."""
+    """The calculator ``name`` on ``device_for(device)``; ``CalculatorUnavailable`` saying why it cannot be built."""
     if name not in CALCULATORS:
         raise CalculatorUnavailable(f"No calculator named {name!r}; registered: {', '.join(CALCULATORS)}.")
     return CALCULATORS[name].build(device)
@@ -110,8 +106,7 @@ def release_calculators() -> None:
 
 
 def device_of(calc) -> str:
-    """Where ``calc`` computes: its ``device`` attribute (CHGNet, SevenNet), else the device of its torch
-    ``model``'s parameters, else ``"cpu"`` (NumPy calculators such as EMT)."""
+    """Where ``calc`` computes: its ``device`` (CHGNet, SevenNet), else its torch ``model``'s, else ``"cpu"`` (EMT)."""
     device = getattr(calc, "device", None)
     if device is None and hasattr(getattr(calc, "model", None), "parameters"):
         device = getattr(next(iter(calc.model.parameters()), None), "device", None)
@@ -214,10 +209,9 @@ def elastic_tensor(atoms, calc, delta: float = 0.01, fmax: float = 0.005, steps:
 
 
 def bulk_modulus_hydrostatic(atoms, calc, delta: float = 0.01, fmax: float = 0.005, steps: int = 50) -> float:
-    """Voigt bulk modulus Kv (GPa) from ± ``delta`` hydrostatic strains with the ions relaxed (space group kept):
-    Kv = Δ(mean normal stress) / Δ(volume strain 3 delta), the Voigt average of the relaxed-ion elastic tensor for
-    any crystal in any orientation (mean normal stress = (1/3) sum_{i,j<=3} C_ij delta). Written out in notebook
-    07a, section 3."""
+    """Voigt bulk modulus Kv (GPa) = Δ(mean normal stress) / Δ(volume strain 3 delta) from ± ``delta`` hydrostatic
+    strains, ions relaxed (space group kept): the Voigt average of the relaxed-ion elastic tensor for any crystal in
+    any orientation. Written out in notebook 07a, section 3."""
     from ase.units import GPa
 
     mean_stress = []
@@ -238,8 +232,6 @@ def formation_energy_per_atom(energy: float, symbols: Sequence[str], mu: dict[st
 
 
 # --- The JARVIS elemental solids: the zero of formation energies ---
-
-
 def jarvis_elemental_reference_jids() -> dict[str, str]:
     """element -> jid of the elemental solid whose OptB88vdW energy per atom JARVIS-DFT subtracts in its
     formation energies (jarvis-tools' ``unary.json``; O, N, H, F, Cl: molecular solids, not gas molecules)."""
@@ -285,8 +277,6 @@ def chemical_potential(record: dict[str, Any], calc) -> float:
 
 
 # --- The protocol ---
-
-
 @dataclass
 class Settings:
     """Sizes and tolerances of ``benchmark_material``. ``elastic``: ``"all"`` (C11, C44 of every crystal: 12
@@ -311,11 +301,10 @@ class Settings:
 def benchmark_material(
     record: dict[str, Any], calc_name: str, calc, mu: dict[str, float], settings: Settings | None = None
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The protocol of notebook 07a, section 3, for one material and one calculator: relax ions and cell (space
-    group kept); a, b, c, volume; formation energy from ``mu`` (element -> eV/atom with the same calculator; NaN
-    when one is missing); bulk modulus by an E-V fit (clamped ions, ``b_eos``) and by hydrostatic strain (relaxed
-    ions, ``kv``); elastic constants on the standard primitive cell. Returns long-format rows (jid, formula,
-    calculator, property, site, value, reference, unit) and extras (EOS fit, relaxed cell, convergence, seconds)."""
+    """The protocol of notebook 07a, section 3, for one material and calculator: relaxed a, b, c, volume (space group
+    kept); formation energy from ``mu`` (element -> eV/atom, same calculator; NaN when one is missing); bulk modulus
+    by E-V fit (``b_eos``) and hydrostatic strain (``kv``); elastic constants on the standard primitive cell. Returns
+    rows (jid, formula, calculator, property, site, value, reference, unit) and extras (eos, atoms, seconds, ...)."""
     missing = [key for key in ("jid", "atoms") if key not in record]
     if missing:
         raise ValueError(

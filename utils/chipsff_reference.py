@@ -14,28 +14,19 @@ from .files import DatasetError, Record
 
 CHIPSFF_TABLES = ["a", "b", "c", "vol", "kv", "c11", "c44", "form_en", "surf_en", "vac_en"]
 CHIPSFF_SCALARS = ["a", "b", "c", "vol", "kv", "c11", "c44", "form_en"]
-CHIPSFF_EXPERIMENTS = {
-    "bulk_modulus": "dft_3d_bulk_modulus",
-    "cubic_a": "dft_3d_cubic_lattice_param_a",
-    "bandgap": "dft_3d_bandgap",
-}
+CHIPSFF_EXPERIMENTS = {"bulk_modulus": "dft_3d_bulk_modulus", "cubic_a": "dft_3d_cubic_lattice_param_a",
+                       "bandgap": "dft_3d_bandgap"}  # fmt: skip
 
 
 def _flat(table: dict[str, dict[str, Any]]) -> dict[str, Any]:
     return {k: v for part in table.values() for k, v in part.items()}
 
 
-def reference_records(
-    structures: dict[str, dict[str, Any]],
-    tables: dict[str, dict[str, Any]],
-    experiments: dict[str, dict[str, Any]],
-    jids: Iterable[str],
-) -> list[Record]:
-    """``chipsff_reference`` records: jid, atoms, reference (DFT) and experiment values per material.
-
-    ``tables`` maps a CHIPS-FF property (a, b, c, vol, kv, c11, c44, form_en, surf_en, vac_en) to the
-    leaderboard's {id: value}; surface ids look like ``Surface-JVASP-1002_miller_1_0_0`` and vacancy
-    ids like ``JVASP-39_Al``. Materials without a structure are skipped.
+def reference_records(structures: dict[str, Any], tables: dict[str, dict], experiments: dict[str, dict],
+                      jids: Iterable[str]) -> list[Record]:  # fmt: skip
+    """``chipsff_reference`` records: jid, atoms, reference (DFT) and experiment values per material, from ``tables``
+    (a ``CHIPSFF_TABLES`` property -> the leaderboard's {id: value}; surface ids look like
+    ``Surface-JVASP-1002_miller_1_0_0``, vacancy ids like ``JVASP-39_Al``). Materials without a structure are skipped.
     """
     records = []
     for jid in jids:
@@ -52,11 +43,8 @@ def reference_records(
 
 def _build_chipsff_reference() -> list[Record]:
     """The CHIPS-FF materials with their dft_3d structure (streamed and filtered by jid, never capped by
-    ``AIMS_MAX_RECORDS``), the leaderboard's CHIPS-FF DFT references and the experimental values.
-
-    Raises DatasetError when a reference table is missing or no material has a structure; online, also
-    when fewer than 90 % of the materials have one (a truncated dft_3d).
-    """
+    ``AIMS_MAX_RECORDS``), DFT references and experimental values. DatasetError when a reference table is missing
+    or no material has a structure; online, also when fewer than 90 % have one (a truncated dft_3d)."""
     tables = {}
     for prop in CHIPSFF_TABLES:
         path = f"AI/SinglePropertyPrediction/dft_3d_chipsff_{prop}.json.zip"

@@ -1,18 +1,9 @@
 """The dataset registry and the one loader of the curriculum, and the meaning of a record's values.
 
-Where the data comes from (``data_source()``):
-
-* ``AIMS_DATA_DIR`` set: that folder, in every mode (it must exist). It holds ``<name>.json`` or
-  ``<name>.json.zip`` (a JSON list of records in jarvis-tools' plain schema) and, optionally, leaderboard
-  benchmark files under ``jarvis_leaderboard/<path below benchmarks/>``.
-* fast mode (``AIMS_MODE=fast``) otherwise: the workshop sample shipped in ``data/sample`` (same layout), so
-  nothing is downloaded.
-* workshop and full mode otherwise: jarvis-tools' figshare registry, downloaded once into ``cache_dir()``, and
-  the leaderboard's benchmark files from the jarvis_leaderboard repository at a pinned commit. Every download is
-  validated before it is renamed into place; a damaged cache file is reported and fetched again.
-
-``load_dataset`` never returns other data than asked for, unless the caller says ``fallback_to_sample=True``.
-docs/DATA.md explains all this to learners.
+Data come from ``AIMS_DATA_DIR`` (any folder of ``<name>.json`` or ``<name>.json.zip`` lists of plain jarvis-tools
+records, leaderboard files under ``jarvis_leaderboard/``), else the shipped sample in fast mode, else validated
+downloads cached in ``cache_dir()`` (docs/DATA.md). ``load_dataset`` never returns other data than asked for, unless
+the caller says ``fallback_to_sample=True``.
 """
 
 from __future__ import annotations
@@ -29,16 +20,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from .files import (
-    DatasetError,
-    Record,
-    check_records,
-    download,
-    iter_records,
-    network_failure,
-    read_cache,
-    read_records,
-)
+from . import files
+from .files import DatasetError, Record, check_records, read_cache, read_records
 from .runtime import REPO_ROOT, env, is_fast
 
 REGISTRY_PATH = REPO_ROOT / "data" / "datasets.json"
@@ -91,12 +74,6 @@ def data_folder() -> Path | None:
             "or unset AIMS_DATA_DIR (fast mode then uses the shipped sample, full mode downloads)."
         )
     return folder
-
-
-def data_source() -> str:
-    """One line saying where ``load_dataset`` reads from now."""
-    folder = data_folder()
-    return "online (jarvis-tools figshare, cached)" if folder is None else folder_label(folder)
 
 
 def folder_label(folder: Path) -> str:
@@ -155,10 +132,10 @@ def _figshare_file(name: str) -> Path:
         url, tag = get_db_info()[registry()["datasets"][name]["figshare_name"]][:2]
         cached = cache_dir() / f"{tag}.zip"
         if not cached.is_file():  # a cached file was validated when it was downloaded; read_cache repairs damage
-            if network_failure():
-                raise DatasetError(f"the network failed earlier in this session ({network_failure()}).")
-            check_all = lambda p: sum(1 for _ in iter_records(p, required, f"downloaded {name}"))  # noqa: E731
-            download(url, cached, check_all, label=name)
+            if files.network_failure():
+                raise DatasetError(f"the network failed earlier in this session ({files.network_failure()}).")
+            check_all = lambda p: sum(1 for _ in files.iter_records(p, required, f"downloaded {name}"))  # noqa: E731
+            files.download(url, cached, check_all, label=name)
     except Exception as exc:  # jarvis-tools missing, broken or too old to know the dataset; a failed download
         reason = exc if isinstance(exc, DatasetError) else f"jarvis-tools could not tell its source ({exc!r})."
         raise DatasetError(
@@ -170,10 +147,9 @@ def _figshare_file(name: str) -> Path:
 
 
 def _read_records_of(name: str, limit: int | None, sample=None, where=None) -> list[Record]:
-    """Records of ``name`` from ``dataset_path`` (``read_records`` applies ``limit``, ``sample`` and ``where``; a
-    damaged cached download is fetched again). ``mlearn_<El>`` is a per-element file, or the single-element
-    configurations of the whole mlearn set (``energy`` copied to ``total_energy`` where absent; forcefields decides
-    its unit)."""
+    """Records of ``name`` from ``dataset_path`` (a damaged cached download is fetched again). ``mlearn_<El>`` is a
+    per-element file, or the single-element configurations of the whole mlearn set (``energy`` copied to
+    ``total_energy`` where absent; forcefields decides its unit)."""
     online, path = data_folder() is None, dataset_path(name)
     element, asked = name[len(MLEARN_PREFIX) :], where
     stem = "mlearn" if name.startswith(MLEARN_PREFIX) and (online or path.name.split(".")[0] != name) else name
@@ -191,25 +167,16 @@ def _read_records_of(name: str, limit: int | None, sample=None, where=None) -> l
     return records
 
 
-def load_dataset(
-    name: str,
-    verbose: bool = True,
-    fallback_to_sample: bool = False,
-    max_records: int | None = None,
-    seed: int = 42,
-    where: Callable[[Record], bool] | None = None,
-) -> list[Record]:
-    """Records of dataset ``name`` (see ``known_datasets()``) from ``data_source()``.
+def load_dataset(name: str, verbose: bool = True, fallback_to_sample: bool = False, max_records: int | None = None,
+                 seed: int = 42, where: Callable[[Record], bool] | None = None) -> list[Record]:  # fmt: skip
+    """Records of dataset ``name`` (see ``known_datasets()``) from ``data_folder()`` or the download.
 
-    With ``where`` only the records for which ``where(record)`` is true are kept; with ``max_records`` a seeded
-    uniform random sample of that many records. Both act while the file is streamed, so memory holds only the
-    records kept (the whole dft_3d holds several GB as Python objects).
-
-    With ``verbose`` one line says where the records came from. Env ``AIMS_MAX_RECORDS=N`` keeps only the
-    first N records, read as a stream (small machines). With ``fallback_to_sample``, a failed download is
-    reported in two lines and the shipped sample is read instead, by this call only (the environment is left
-    alone); without it, it raises DatasetError. Exact duplicate records are dropped with a warning, and two
-    different records with one jid are a DatasetError.
+    ``where`` keeps the records for which ``where(record)`` is true, ``max_records`` a seeded uniform random sample,
+    env ``AIMS_MAX_RECORDS=N`` the first N: all act while the file streams, so memory holds only the records kept.
+    With ``verbose`` one line says where the records came from. With ``fallback_to_sample`` a failed download is
+    reported in two lines and this call reads the shipped sample (the environment is left alone); without it,
+    DatasetError. Exact duplicate records are dropped with a warning; two different records with one jid are a
+    DatasetError.
     """
     check_name(name)
     limit = max_records_from_env()
@@ -289,11 +256,8 @@ def is_missing(value: Any) -> bool:
 
 
 def with_property(records: list[Record], prop: str) -> list[Record]:
-    """Records whose ``prop`` holds a value (``"na"`` and the other ``is_missing`` placeholders dropped).
-
-    Raises DatasetError for an empty record list, a property no record has, or text that is no number where
-    the others hold numbers (naming the record).
-    """
+    """Records whose ``prop`` holds a value (``is_missing`` placeholders dropped). DatasetError for no records, a
+    property no record has, or text that is no number where the others hold numbers (naming the record)."""
     if not records:
         raise DatasetError(f"No records given, so none has {prop!r}. Load a dataset first (utils.load_dataset).")
     if not any(prop in rec for rec in records):

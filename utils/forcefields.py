@@ -1,6 +1,5 @@
-"""Machine-learning force fields for notebooks 06 and 07 (units: eV, Å, eV/Å, GPa): mlearn records as checked
-``FFConfig`` objects with the JARVIS-Leaderboard split, and the driver of alignn's DGL-free ALIGNN-FF (training
-with alignn's own trainer, reused only on an exact match of config and data; an ASE calculator)."""
+"""Force fields for notebooks 06 and 07 (eV, Å, eV/Å, GPa): mlearn records as checked ``FFConfig`` objects with the
+JARVIS-Leaderboard split; ALIGNN-FF trained by alignn's own trainer (reused on an exact match) and its calculator."""
 
 from __future__ import annotations
 
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 from ase.calculators.calculator import Calculator, all_changes
 
+from .files import Record
 from .runtime import get_device, outputs_dir
 
 
@@ -53,9 +53,7 @@ def check_element(element: str) -> str:
 
 
 def _energy(rec: dict[str, Any]) -> float:
-    """The record's ``total_energy`` (the data layer copies mlearn's ``energy`` there); NaN if not a number."""
-    if "total_energy" not in rec:
-        raise ForceFieldError(f"Configuration {rec.get('jid', '?')}: no total_energy; load it with utils.load_dataset.")
+    """The record's ``total_energy`` (the loader guarantees one for ``mlearn_<El>``); NaN if not a number."""
     try:
         return float(rec["total_energy"])
     except (TypeError, ValueError):
@@ -138,14 +136,11 @@ def _config(rec: dict[str, Any], k: int, element: str | None, per_cell: bool, la
     return FFConfig(jid, atoms, energy, forces, _as_stress(rec.get("stresses", rec.get("stress"))), labels.get(jid))
 
 
-def prepare_configs(
-    records: Sequence[dict[str, Any]], element: str | None = None, split_labels: dict[str, str] | None = None
-) -> list[FFConfig]:
-    """Checked ``FFConfig`` objects of mlearn records: energies in eV/atom (given per atom or per cell, read from
-    the data), forces N x 3 (else ForceFieldError), stresses from VASP's kbar, sign and order to ASE's (GPa; None
-    when missing or malformed), only ``element`` if given; non-finite configurations dropped with a warning;
-    ``split_labels`` (jid -> "train" or "test", e.g. ``utils.split_records(records, "total_energy").labels``) sets
-    each ``split``."""
+def prepare_configs(records: Sequence[Record], element: str | None = None, split_labels: dict | None = None):
+    """Checked ``FFConfig`` objects of mlearn records: energies in eV/atom (per atom or per cell, read from the data),
+    forces N x 3 (else ForceFieldError), stresses in ASE's GPa, sign and order (None when missing or malformed), only
+    ``element`` if given; non-finite configurations dropped with a warning; ``split_labels`` (jid -> "train" or
+    "test", e.g. ``utils.split_records(records, "total_energy").labels``) sets each ``split``."""
     per_cell = _per_cell(records)
     configs = [_config(rec, k, element, per_cell[k], split_labels or {}) for k, rec in enumerate(records)]
     bad = [c.jid for c in configs if not (np.isfinite(c.energy_per_atom) and np.all(np.isfinite(c.forces)))]
@@ -158,16 +153,10 @@ def prepare_configs(
     return [c for c in configs if c.jid not in set(bad)]
 
 
-def split_configs(
-    configs: Sequence[FFConfig], max_configs: int | None = None, seed: int = 42
-) -> dict[str, list[FFConfig]]:
-    """Train/val/test split following the JARVIS-Leaderboard mlearn split where the configurations carry one.
-
-    test = the leaderboard's test configurations; val = a seeded 10 % of the leaderboard's train
-    ones; train = the rest. Configurations outside the leaderboard are not used (so no test leakage). Without
-    any split labels (e.g. other data), a seeded 80/10/10 random split is used. ``max_configs`` keeps a
-    seeded subset of that size, in the same proportions (at least 2 per part).
-    """
+def split_configs(configs: Sequence[FFConfig], max_configs: int | None = None, seed: int = 42) -> dict[str, list]:
+    """Train/val/test split: test = the leaderboard's test configurations, val = a seeded 10 % of its train ones,
+    train = the rest; configurations outside the leaderboard unused (no test leakage). Without split labels a seeded
+    80/10/10 random split. ``max_configs`` keeps a seeded subset of that size in the same proportions (>= 2 a part)."""
     from .leaderboard import random_split
 
     rng = np.random.default_rng(seed)
@@ -217,12 +206,8 @@ def _alignn_ff_config(n_train: int, n_val: int, n_test: int, output_dir: Path, s
 def _alignn_record(config: FFConfig, with_stress: bool) -> dict[str, Any]:
     from .structures import from_ase
 
-    rec = {
-        "jid": config.jid,
-        "atoms": from_ase(config.atoms).to_dict(),
-        "total_energy": config.energy_per_atom,  # alignn's atomwise model predicts energy per atom ("out")
-        "forces": config.forces.tolist(),
-    }
+    rec = {"jid": config.jid, "atoms": from_ase(config.atoms).to_dict(),  # alignn's atomwise model: energy per atom
+           "total_energy": config.energy_per_atom, "forces": config.forces.tolist()}  # fmt: skip
     if with_stress:
         s = config.stress if config.stress is not None else np.zeros(6)
         # 3x3 in GPa, ASE sign, the convention of alignn's stress output (-160.2 r.T dE/dr / V)
@@ -261,20 +246,12 @@ def _fine_tune(out: Path, data_dir: Path, init: Path) -> float:
     return time.time() - start
 
 
-def train_alignn_ff(
-    element: str,
-    out_dir: Path | str | None = None,
-    epochs: int = 5,
-    max_configs: int | None = None,
-    records: Sequence[dict[str, Any]] | None = None,
-    stress_weight: float = 0.0,
-    seed: int = 42,
-    **config_kwargs: Any,
-) -> Path:
+def train_alignn_ff(element: str, out_dir: Path | str | None = None, epochs: int = 5, max_configs: int | None = None,
+                    records: Sequence[Record] | None = None, stress_weight: float = 0.0, seed: int = 42,
+                    **config_kwargs: Any) -> Path:  # fmt: skip
     """Train ALIGNN-FF on the mlearn data of ``element`` (or ``records``) with alignn's own trainer on the
     ``split_configs`` split, config ``_alignn_ff_config(**config_kwargs)``; return the folder (default
     ``outputs/06b_training_potentials/alignn_ff_<element>``: alignn's files, ``split.json``, ``ffinfo.json``).
-
     A folder whose marker (written last) holds the sha256 of the same config and data is reused; any other
     training in it is deleted and run anew. With ``stress_weight > 0`` a missing stress counts as zero."""
     from .data import load_dataset
@@ -312,11 +289,9 @@ def train_alignn_ff(
 
 
 class AlignnFFCalculator(Calculator):
-    """ASE calculator of an ALIGNN-FF checkpoint: alignn's ``AlignnAtomwiseCalculator`` (its energy, forces and
-    stress) with three guards. Only weights are read (``weights_only=True``: alignn's loader unpickles the file, so a
-    crafted ``best_model.pt`` could run code; ForceFieldError instead). Forces are shaped (N, 3) (alignn gives a
-    1-atom cell shape (3,), which ASE's optimizers and filters mishandle). A structure with an element outside
-    ``elements`` (the training set) is refused: a model trained on Si alone returns meaningless numbers for Cu."""
+    """alignn's ``AlignnAtomwiseCalculator`` with three guards: only weights are read (a crafted ``best_model.pt``
+    is a ForceFieldError, never run); forces are (N, 3) even for a 1-atom cell; a structure with an element outside
+    ``elements`` (the training set) is a ForceFieldError, not meaningless numbers."""
 
     implemented_properties = ["energy", "free_energy", "forces", "stress"]
 

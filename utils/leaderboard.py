@@ -16,10 +16,8 @@ LEADERBOARD_DIR = "jarvis_leaderboard"  # benchmark files live in <data folder>/
 
 
 def read_benchmark(path: Path, label: str | None = None) -> dict[str, dict[str, Any]]:
-    """A leaderboard benchmark zip: ``{"train": {id: value}, "val": {...}, "test": {...}}`` (parts may be absent).
-
-    Raises DatasetError when the zip does not open or the JSON is not such an object.
-    """
+    """A leaderboard benchmark zip: ``{"train": {id: value}, "val": {...}, "test": {...}}`` (parts may be absent);
+    DatasetError when the zip does not open or the JSON is not such an object."""
     label = label or str(path)
     with files.reading(label), files.open_text(path, label) as stream:
         table = json.load(stream)
@@ -33,12 +31,9 @@ def read_benchmark(path: Path, label: str | None = None) -> dict[str, dict[str, 
 
 def benchmark_table(path: str) -> tuple[dict[str, dict[str, Any]] | None, str]:
     """Benchmark file ``path`` (below ``jarvis_leaderboard/benchmarks/``, e.g.
-    ``AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip``) and where it came from.
-
-    From the data folder (``AIMS_DATA_DIR`` or the sample) when there is one, else from the cache or a download at
-    the registry's pinned commit; when the download fails, the sample's copy (which covers the sample's records
-    only) with a printed note. Returns ``(None, reason)`` when no such file is available.
-    """
+    ``AI/SinglePropertyPrediction/dft_3d_formation_energy_peratom.json.zip``) and where it came from: the data folder
+    when there is one, else the cache or a download at the registry's pinned commit, else (printed) the sample's
+    copy, which covers the sample's records only. ``(None, reason)`` when no such file is available."""
     if not re.fullmatch(r"[\w./-]+\.json\.zip", path) or ".." in path:
         raise DatasetError(f"Not a leaderboard benchmark path: {path!r}.")
     folder = data.data_folder()
@@ -73,7 +68,7 @@ def benchmark_table(path: str) -> tuple[dict[str, dict[str, Any]] | None, str]:
     return None, reason
 
 
-def benchmark_path(records: list[Record], prop: str) -> str | None:
+def _benchmark_path(records: list[Record], prop: str) -> str | None:
     """The leaderboard benchmark that splits ``records`` for ``prop``: mlearn energies for single-element
     force-field configurations, ``dft_3d_<prop>`` otherwise; None when there can be none."""
     if not re.fullmatch(r"[\w-]+", prop):
@@ -95,20 +90,16 @@ class Split(dict):
 
 
 def split_records(records: list[Record], prop: str, seed: int = 42) -> Split:
-    """Train/val/test split of the records that have ``prop``.
-
-    The JARVIS-Leaderboard split of ``prop`` when its benchmark file is available (``benchmark_table``):
-    exactly the benchmark's train/val/test ids, records outside the benchmark left out. Otherwise (no such
-    benchmark, or no record in it) a seeded random 80/10/10 split. ``split.source`` says which.
-    Raises DatasetError when fewer than 10 records have a value.
-    """
+    """Train/val/test split of the records that have ``prop``: exactly the ids of the JARVIS-Leaderboard benchmark
+    of ``prop`` when ``benchmark_table`` has it (records outside it left out), else a seeded random 80/10/10 split;
+    ``split.source`` says which. DatasetError when fewer than 10 records have a value."""
     usable = data.with_property(records, prop)
     if len(usable) < 10:
         raise DatasetError(
             f"Only {len(usable)} records have a value for {prop!r}; a train/val/test split needs at "
             "least 10. Choose another property or load more data (full mode)."
         )
-    path = benchmark_path(usable, prop)
+    path = _benchmark_path(usable, prop)
     table, origin = benchmark_table(path) if path else (None, f"no leaderboard benchmark for {prop}")
     if table is not None:
         labels = {}  # id -> part; mlearn ids ``Si-12`` also answer to the record jid ``12``

@@ -6,14 +6,9 @@ from typing import Any
 
 import numpy as np
 
-LENGTH_RANGE = (0.5, 1000.0)
-"""Å. Lattice vectors outside this range are no crystal cell in Å (and make neighbour searches run out of memory)."""
-
-VOLUME_PER_ATOM_RANGE = (1.0, 1e5)
-"""Å³ per atom. Solids hold 5 to 50, a molecule or a 2D sheet in a box of vacuum up to a few thousand."""
-
-SYMPREC = 1e-3
-"""Å, spglib's tolerance for the symmetry of a relaxed cell."""
+LENGTH_RANGE = (0.5, 1000.0)  # Å: longer or shorter lattice vectors are no crystal cell (neighbour searches blow up)
+VOLUME_PER_ATOM_RANGE = (1.0, 1e5)  # Å³/atom: solids 5-50, a molecule or 2D sheet in vacuum up to a few thousand
+SYMPREC = 1e-3  # Å, spglib's tolerance for the symmetry of a relaxed cell
 
 
 class StructureError(ValueError):
@@ -41,10 +36,8 @@ def atoms_from_record(record: dict[str, Any]):
     if lattice.shape != (3, 3):
         raise StructureError(f"{ident}: lattice_mat must be 3x3, found shape {lattice.shape}.")
     if coords.ndim != 2 or coords.shape[1] != 3 or len(coords) != len(elements) or not elements:
-        raise StructureError(
-            f"{ident}: coords must be N x 3 with one row per element; "
-            f"found {coords.shape} for {len(elements)} elements."
-        )
+        raise StructureError(f"{ident}: coords must be N x 3 with one row per element; found {coords.shape} for "
+                             f"{len(elements)} elements.")  # fmt: skip
     _check_cell(ident, lattice, coords)
     return Atoms(lattice_mat=lattice, coords=coords, elements=elements, cartesian=bool(data.get("cartesian", False)))
 
@@ -79,24 +72,15 @@ def to_ase(atoms):
     """jarvis-tools ``Atoms`` -> ASE ``Atoms`` (periodic in all three directions)."""
     from ase import Atoms as AseAtoms
 
-    return AseAtoms(
-        symbols=list(atoms.elements),
-        cell=np.asarray(atoms.lattice_mat),
-        scaled_positions=np.asarray(atoms.frac_coords),
-        pbc=True,
-    )
+    return AseAtoms(symbols=list(atoms.elements), cell=atoms.lattice_mat, scaled_positions=atoms.frac_coords, pbc=True)
 
 
 def from_ase(ase_atoms):
     """ASE ``Atoms`` -> jarvis-tools ``Atoms`` (fractional coordinates)."""
     from jarvis.core.atoms import Atoms
 
-    return Atoms(
-        lattice_mat=np.asarray(ase_atoms.get_cell()),
-        coords=np.asarray(ase_atoms.get_scaled_positions(wrap=False)),
-        elements=list(ase_atoms.get_chemical_symbols()),
-        cartesian=False,
-    )
+    cell, coords = np.asarray(ase_atoms.get_cell()), ase_atoms.get_scaled_positions(wrap=False)
+    return Atoms(lattice_mat=cell, coords=coords, elements=ase_atoms.get_chemical_symbols(), cartesian=False)
 
 
 def record_to_ase(record: dict[str, Any]):
