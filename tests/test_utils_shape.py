@@ -7,7 +7,7 @@ from pathlib import Path
 
 UTILS = Path(__file__).resolve().parent.parent / "utils"
 # The goal is 3,500 lines; today's size is the ceiling until it is reached (it may only go down).
-MAX_LINES, MAX_FUNCTION_LINES = 3700, 60
+MAX_LINES, MAX_FUNCTION_LINES = 3530, 60
 
 
 def modules() -> dict[str, ast.Module]:

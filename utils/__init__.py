@@ -16,6 +16,7 @@ One job per module:
 * ``llm``: structure text, tokenizers, models and scoring for lesson 05.
 * ``forcefields``: mlearn configurations and ALIGNN-FF training and calculators (lessons 06, 07).
 * ``simulation``: relaxations, E(V), elastic constants, MD with any ASE calculator (06, 07).
+* ``potentials``: the GNN potential lesson 06a writes out, batched graphs and its ASE calculator (06).
 * ``benchmark``: the CHIPS-FF-style protocol and the registry of universal force fields (07).
 
 The names imported below are the public interface (``utils.load_dataset``, ``utils.by_mode``, ...).

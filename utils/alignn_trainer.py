@@ -96,7 +96,6 @@ def run_in_folder(data_dir: Path, config: Path, out_dir: Path, **kwargs: Any) ->
     """alignn's ``train_for_folder`` on ``data_dir/id_prop.json`` with the config file ``config``, into ``out_dir``
     (``kwargs`` go to it); its console output is written to ``out_dir/train.log`` and returned."""
     from alignn.train_alignn import train_for_folder
-
     buffer = io.StringIO()
     with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -109,7 +108,6 @@ def train(split: Split, prop: str, cfg: GNNConfig, out_dir: Path, use_amp: bool 
     """Train with alignn's ``train_for_folder`` on ``split`` in ``out_dir``; read back its epochs, its best
     checkpoint and the MAE of its test predictions (those of the last epoch, see :class:`TrainerRun`)."""
     import pandas as pd
-
     if blocker := unavailable():
         raise GNNError(blocker)
     out_dir = Path(out_dir)

@@ -139,14 +139,12 @@ def _loading(pip: str):
 def _chgnet(device: str, model_name: str = "0.3.0"):
     with _loading("chgnet"):
         from chgnet.model import CHGNet, CHGNetCalculator
-
         return CHGNetCalculator(model=CHGNet.load(model_name=model_name, verbose=False), use_device=device)
 
 
 def _sevennet(device: str, model_name: str = "7net-0"):
     with _loading("sevenn"):
         from sevenn.calculator import SevenNetCalculator
-
         return SevenNetCalculator(model_name, device=device)
 
 
@@ -188,7 +186,6 @@ def elastic_tensor(atoms, calc, delta: float = 0.01, fmax: float = 0.005, steps:
     tensor is completed by cubic symmetry; ``atoms`` must then be a cubic cell in standard orientation."""
     from ase.stress import voigt_6_to_full_3x3_strain
     from ase.units import GPa
-
     tensor = np.zeros((6, 6))
     for j in (0, 3) if cubic else range(6):
         stresses = []
@@ -213,7 +210,6 @@ def bulk_modulus_hydrostatic(atoms, calc, delta: float = 0.01, fmax: float = 0.0
     strains, ions relaxed (space group kept): the Voigt average of the relaxed-ion elastic tensor for any crystal in
     any orientation. Written out in notebook 07a, section 3."""
     from ase.units import GPa
-
     mean_stress = []
     for sign in (+1, -1):
         cell = strained(atoms, sign * delta * np.eye(3))
@@ -236,7 +232,6 @@ def jarvis_elemental_reference_jids() -> dict[str, str]:
     """element -> jid of the elemental solid whose OptB88vdW energy per atom JARVIS-DFT subtracts in its
     formation energies (jarvis-tools' ``unary.json``; O, N, H, F, Cl: molecular solids, not gas molecules)."""
     from jarvis.analysis.thermodynamics.energetics import get_optb88vdw_energy
-
     return {element: entry["jid"] for element, entry in get_optb88vdw_energy().items() if "jid" in entry}
 
 
@@ -244,7 +239,6 @@ def elemental_solids(elements: Iterable[str]) -> dict[str, list[dict[str, Any]]]
     """element -> the single-element dft_3d records of ``elements`` (streamed; the shipped sample when a download
     fails) that have a formation energy: JARVIS's energy per atom above the element's reference solid."""
     from .data import is_missing, load_dataset
-
     wanted = set(elements)
 
     def is_solid(rec: dict[str, Any]) -> bool:

@@ -128,7 +128,6 @@ def _figshare_file(name: str) -> Path:
     required = required_keys(name)
     try:
         from jarvis.db.figshare import get_db_info
-
         url, tag = get_db_info()[registry()["datasets"][name]["figshare_name"]][:2]
         cached = cache_dir() / f"{tag}.zip"
         if not cached.is_file():  # a cached file was validated when it was downloaded; read_cache repairs damage
@@ -184,7 +183,6 @@ def load_dataset(name: str, verbose: bool = True, fallback_to_sample: bool = Fal
     try:
         if "builder" in registry()["datasets"].get(name, {}):
             from .chipsff_reference import cached_records
-
             records, source = cached_records(name)
             records, limit = [r for r in records if where is None or where(r)], None
         else:
@@ -278,7 +276,6 @@ def to_dataframe(records: list[Record]):
     """A pandas DataFrame of ``records`` with ``"na"`` turned into NaN (``atoms`` left out)."""
     import numpy as np
     import pandas as pd
-
     if not records:
         raise DatasetError("No records given: nothing to put in a table. Load a dataset first (utils.load_dataset).")
     columns = [k for k in records[0] if k != "atoms" and not k.startswith("_")]

@@ -55,10 +55,8 @@ def _names(kind: str) -> tuple[str, ...]:
         raise FeatureError(f"Unknown feature kind {kind!r}; choose one of {', '.join(KINDS)}.")
     if kind == "composition":
         from ase.data import chemical_symbols
-
         return tuple(f"frac:{el}" for el in chemical_symbols[1:104])  # H .. Lr
     from jarvis.core.specie import get_descrp_arr_name
-
     chem = list(get_descrp_arr_name())
     if len(chem) != 438:
         raise FeatureError(f"jarvis-tools gave {len(chem)} chemical descriptor names, expected 438; check its version.")
@@ -105,7 +103,6 @@ def structure_features(record: Record, kind: str = "cfid_fast") -> np.ndarray:
         vec = composition_vector(atoms.elements)
     else:
         from jarvis.ai.descriptors.cfid import CFID
-
         vec = np.asarray(CFID(atoms).get_comp_descp(jrdf_adf=(kind == "cfid_full")), dtype=float)
     if vec.shape != (len(names),):
         raise FeatureError(f"expected {len(names)} {kind} features, got shape {vec.shape}")
@@ -226,7 +223,6 @@ def elements_without_data(elements: Iterable[str]) -> set[str]:
     Xe, Rn, Eu, Pm, Po and the heavy radioactive ones; a material holding one gets chemical descriptors near -9999.
     Written out in notebook 02a, section 2."""
     from jarvis.core.specie import Specie
-
     missing = set()
     for element in set(elements):
         try:

@@ -187,7 +187,6 @@ def download(url: str, dest: Path, validate: Callable[[Path], Any], label: str) 
     """Fetch ``url`` into a temporary file beside ``dest``, ``validate(tmp)`` it, then rename it to ``dest``: a
     partial or invalid download never reaches ``dest``. Raises DatasetError (with advice) on any failure."""
     import requests
-
     def fetch(tmp: Path) -> None:
         with open(tmp, "wb") as out, requests.get(url, stream=True, timeout=60) as response:
             response.raise_for_status()

@@ -44,7 +44,6 @@ class FFConfig:
 def check_element(element: str) -> str:
     """``"mlearn_<element>"``, or ForceFieldError naming the elements mlearn has (the data layer's check)."""
     from .data import DatasetError, check_name
-
     try:
         check_name(f"mlearn_{element}")
     except DatasetError as exc:
@@ -53,10 +52,10 @@ def check_element(element: str) -> str:
 
 
 def _energy(rec: dict[str, Any]) -> float:
-    """The record's ``total_energy`` (the loader guarantees one for ``mlearn_<El>``); NaN if not a number."""
+    """The record's ``total_energy`` (eV); NaN when it is missing or not a number."""
     try:
         return float(rec["total_energy"])
-    except (TypeError, ValueError):
+    except (KeyError, TypeError, ValueError):  # a missing or non-numeric energy
         return math.nan
 
 
@@ -68,7 +67,6 @@ def _per_cell(records: Sequence[dict[str, Any]]) -> np.ndarray:
     |E| < 20 eV means per atom). A configuration that is an outlier (> 1 eV/atom, or 5 spreads, from the median)
     read the majority's way but not the other way is in the other convention: a warning names it.
     """
-
     def spread(x: np.ndarray, n: np.ndarray) -> float:  # each cell size counts once; outliers move no median
         m = np.array([np.median(x[n == k]) for k in np.unique(n)])
         return float(np.median(np.abs(m - np.median(m))) / max(abs(np.median(m)), 1e-12))
@@ -115,7 +113,6 @@ def _as_stress(value: Any) -> np.ndarray | None:
 
 def _config(rec: dict[str, Any], k: int, element: str | None, per_cell: bool, labels: dict[str, str]) -> FFConfig:
     from .structures import atoms_from_record, to_ase
-
     jid = str(rec.get("jid", f"#{k}"))
     atoms = to_ase(atoms_from_record(rec))
     if element is not None and set(atoms.get_chemical_symbols()) != {element}:
@@ -158,7 +155,6 @@ def split_configs(configs: Sequence[FFConfig], max_configs: int | None = None, s
     train = the rest; configurations outside the leaderboard unused (no test leakage). Without split labels a seeded
     80/10/10 random split. ``max_configs`` keeps a seeded subset of that size in the same proportions (>= 2 a part)."""
     from .leaderboard import random_split
-
     rng = np.random.default_rng(seed)
     labelled = [c for c in configs if c.split in ("train", "test")]
     if labelled:
@@ -192,7 +188,6 @@ def _alignn_ff_config(n_train: int, n_val: int, n_test: int, output_dir: Path, s
     256 hidden). Every neighbour inside the 5 Å cutoff counts: a k-nearest cap makes the energy jump."""
     from .alignn_trainer import training_config
     from .gnn import GNNConfig
-
     small = dict(alignn_layers=2, gcn_layers=2, hidden_features=64, embedding_features=32, batch_size=8)
     settings = GNNConfig(**{**small, "cutoff": 5.0, "learning_rate": 2e-3, "weight_decay": 0.0, **sizes})
     settings.max_neighbors, settings.three_body_cutoff = None, min(3.5, settings.cutoff)
@@ -205,7 +200,6 @@ def _alignn_ff_config(n_train: int, n_val: int, n_test: int, output_dir: Path, s
 
 def _alignn_record(config: FFConfig, with_stress: bool) -> dict[str, Any]:
     from .structures import from_ase
-
     rec = {"jid": config.jid, "atoms": from_ase(config.atoms).to_dict(),  # alignn's atomwise model: energy per atom
            "total_energy": config.energy_per_atom, "forces": config.forces.tolist()}  # fmt: skip
     if with_stress:
@@ -221,7 +215,6 @@ def _alignn_initial_model(cfg: dict[str, Any], energy_per_atom: float, folder: P
     import torch
     from alignn.config import TrainingConfig
     from alignn.models.alignn_atomwise_pure import ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig
-
     torch.manual_seed(cfg.get("random_seed") or 0)
     model = ALIGNNAtomWisePure(ALIGNNAtomWisePureConfig(**cfg["model"]))
     with torch.no_grad():
@@ -236,7 +229,6 @@ def _alignn_initial_model(cfg: dict[str, Any], energy_per_atom: float, folder: P
 def _fine_tune(out: Path, data_dir: Path, init: Path) -> float:
     """alignn's trainer on ``data_dir`` into ``out``, starting from ``init``; returns the wall time (s)."""
     from .alignn_trainer import run_in_folder
-
     start = time.time()
     run_in_folder(data_dir, out / "train_config.json", out, restart_model_path=str(init))
     for cache in out.glob("cache_*"):  # alignn's LMDB graph caches: rebuilt on every run
@@ -257,7 +249,6 @@ def train_alignn_ff(element: str, out_dir: Path | str | None = None, epochs: int
     from .data import load_dataset
     from .files import write_atomically
     from .leaderboard import split_records
-
     name = check_element(element)
     out = Path(out_dir) if out_dir is not None else outputs_dir("06b_training_potentials", f"alignn_ff_{element}")
     records = records if records is not None else load_dataset(name)
@@ -300,7 +291,6 @@ class AlignnFFCalculator(Calculator):
 
         from .gnn import GNNError
         from .pretrained import alignn_model
-
         super().__init__()
         self.elements = frozenset(elements) if elements else None
         config = json.loads((Path(model_dir) / "config.json").read_text())
@@ -348,6 +338,5 @@ def published_ff_calculator(name: str, device: str | None = None):
     """``(calculator, line)``: alignn's published universal force field ``name`` (e.g. ``mptrj_ff``) for any element,
     or None offline or when the download fails, ``line`` saying why (``utils.pretrained.published_model``)."""
     from .pretrained import published_model
-
     folder, line = published_model(name)
     return (None if folder is None else AlignnFFCalculator(folder, None, device or get_device())), line

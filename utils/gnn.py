@@ -65,7 +65,6 @@ def make_model(cfg: GNNConfig):
     """A fresh ``ALIGNNAtomWisePure`` model for ``cfg`` (seeded with ``cfg.seed``)."""
     import torch
     from alignn.models.alignn_atomwise_pure import ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig
-
     torch.manual_seed(cfg.seed)
     return ALIGNNAtomWisePure(ALIGNNAtomWisePureConfig(**cfg.model_config()))
 
@@ -99,7 +98,6 @@ def build_graph(atoms, cfg: GNNConfig, ident: str = "structure"):
     """The crystal graph ``g`` (node data ``atom_features``, edge data ``r`` = bond vector in Å) and line graph ``lg``
     of ``atoms`` by alignn's pure-torch builder, slimmed to what the property model reads. GNNError if no edge."""
     from alignn.graphs import Graph
-
     settings = {**cfg.graph_settings(), "cutoff": float(cfg.cutoff), "neighbor_strategy": "pure_torch"}
     g, lg = Graph.atom_dgl_multigraph(atoms, atom_features="cgcnn", compute_line_graph=True, **settings)
     if g.num_edges == 0:
@@ -136,7 +134,6 @@ class GraphDataset:
         """Batch ``(g, lg, y)`` samples into one big graph pair and a target tensor."""
         import torch
         from alignn.torch_graph_builder import batch_torch_graph_pairs
-
         graphs, line_graphs, ys = zip(*samples)
         g, lg = batch_torch_graph_pairs(list(zip(graphs, line_graphs)))
         return g, lg, torch.tensor(ys, dtype=torch.float32)
@@ -157,7 +154,6 @@ def build_graphs(records: list[Record], prop: str, cfg: GNNConfig, cache_dir: Pa
     record without a value, and for an empty graph unless ``skip_empty`` (then it is listed in ``.skipped``)."""
     import torch
     from alignn.torch_graph_builder import TorchGraph
-
     y, ids = targets(records, prop), [str(rec.get("jid", i)) for i, rec in enumerate(records)]
     path = Path(cache_dir) / f"{desc}-{cache_key(records, cfg)}.pt" if cache_dir else None
     payload = read_cache(path, lambda p: torch.load(p, weights_only=True), errors=(Exception,)) if path else None
@@ -195,7 +191,6 @@ def predict(model, dataset: GraphDataset, device: str = "cpu", batch_size: int =
     block): in bf16 the sums over neighbours differ by about 1e-3 from GPU run to run, too much to compare."""
     import torch
     from torch.utils.data import DataLoader
-
     model.eval()
     loader = DataLoader(dataset, batch_size=batch_size, shuffle=False, collate_fn=GraphDataset.collate)
     out = []
@@ -226,7 +221,6 @@ def train_loop(model, train_set: GraphDataset, val_set: GraphDataset, cfg: GNNCo
     ``best epoch`` and ``train seconds`` (training epochs only). Written out in notebook 04b, section 3."""
     import torch
     from torch.utils.data import DataLoader
-
     torch.manual_seed(cfg.seed)
     model.to(device)
     with torch.no_grad():
@@ -265,7 +259,6 @@ def train_loop(model, train_set: GraphDataset, val_set: GraphDataset, cfg: GNNCo
 def read_weights(path: Path, device: str) -> dict:
     """A state dict read with ``weights_only=True`` (GNNError when the file holds more than weights)."""
     import torch
-
     try:
         return torch.load(path, map_location=device, weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -276,7 +269,6 @@ def read_weights(path: Path, device: str) -> dict:
 def save_checkpoint(model, cfg: GNNConfig, path: Path, prop: str = "", extra: dict | None = None) -> Path:
     """Save weights, config, property and ``extra`` numbers (written atomically; loads with weights_only)."""
     import torch
-
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     payload = {"state_dict": state, "config": asdict(cfg), "property": prop, "unit": unit_of(prop), **(extra or {})}
     return write_atomically(Path(path), lambda tmp: torch.save(payload, tmp))

@@ -73,7 +73,6 @@ def text_to_atoms(text: str):
     from jarvis.core.atoms import Atoms
     from jarvis.core.lattice import Lattice
     from jarvis.core.specie import chem_data
-
     lines = [line.split() for line in str(text).strip().splitlines() if line.strip()]
     if len(lines) < 3:
         raise StructureTextError(f"Wrong line count: need lengths, angles and an atom line; found {len(lines)}.")
@@ -107,7 +106,6 @@ def alpaca_record(record: dict, prop: str, instruction: str = "Below is a descri
     ``prop``: the input states the reduced formula and the value, the output is :func:`atoms_to_text`.
     Written out in notebook 05a, section 3."""
     from .structures import atoms_from_record
-
     atoms = atoms_from_record(record)
     formula, value = atoms.composition.reduced_formula, float(record[prop])
     return {"id": str(record.get("jid", "")), "instruction": instruction,
@@ -126,7 +124,6 @@ def train_tokenizer(texts: list[str], vocab_size: int = 512):
     a transformers fast tokenizer with ``<s>`` (BOS, prepended), ``</s>`` (EOS), ``<pad>`` and ``<unk>``."""
     from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
-
     tok = Tokenizer(models.BPE(unk_token="<unk>"))
     tok.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Split(Regex(r"\s+"), behavior="isolated"),
                                                  pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)])
@@ -160,7 +157,6 @@ def lm_loss(model, tokenizer, texts: list[str], prompts: list[str] | None = None
     precision of :func:`utils.runtime.precision_for`; NaN when there is no token to score (no texts).
     Written out in notebook 05b, section 2."""
     import torch
-
     precision, total, count = runtime.precision_for(device), 0.0, 0
     model.eval()
     with torch.no_grad(), precision.autocast(device):
@@ -183,7 +179,6 @@ def train_lm(model, tokenizer, texts: list[str], prompts: list[str] | None, *, s
     fp16 with a gradient scaler). Returns the loss of every step. Written out in notebook 05b, section 2."""
     import torch
     from transformers import get_cosine_schedule_with_warmup
-
     precision = precision or runtime.precision_for(device)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
@@ -242,7 +237,6 @@ def available_memory_gb(device: str) -> tuple[float | None, str]:
     limit of this machine (:func:`utils.runtime.memory_limit_gb`), else None."""
     if str(device).startswith("cuda"):
         import torch
-
         free, _ = torch.cuda.mem_get_info()
         return free / 1e9, f"free on {torch.cuda.get_device_name()}"
     limit = runtime.memory_limit_gb()
@@ -319,13 +313,11 @@ def _load_causal_lm(name: str, device: str, load_in_4bit: bool, local_files_only
     with bitsandbytes, computing in the precision of :func:`utils.runtime.precision_for`."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
     notes, kwargs = [], {"local_files_only": local_files_only, "dtype": torch.float32}
     if load_in_4bit:
         try:
             import bitsandbytes  # noqa: F401
             from transformers import BitsAndBytesConfig
-
             if device != "cuda":
                 raise RuntimeError("4-bit loading needs a CUDA GPU")
             compute = runtime.precision_for(device).dtype or torch.float32
@@ -339,7 +331,6 @@ def _load_causal_lm(name: str, device: str, load_in_4bit: bool, local_files_only
     model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
     if "quantization_config" in kwargs:
         from peft import prepare_model_for_kbit_training
-
         model = prepare_model_for_kbit_training(model)
         notes.append("loaded in 4 bit (QLoRA)")
     return model, tokenizer, notes
@@ -350,14 +341,12 @@ def load_base_model(name: str | None, train_texts: list[str], device: str, vocab
     """The pretrained causal LM ``name`` (hub name or folder) when it loads (see :func:`pretrained_or_scratch`),
     else a tokenizer trained on ``train_texts`` and a small Llama with random weights (``tiny``: hidden, layers,
     heads). The model stays on the CPU (a 4-bit model on the GPU): the lesson moves it to the device to train."""
-
     def pretrained(local_files_only: bool, reason: str) -> BaseModel:
         model, tokenizer, notes = _load_causal_lm(name, device, load_in_4bit, local_files_only)
         return BaseModel(model, tokenizer, "pretrained", name, reason, notes)
 
     def scratch(reason: str) -> BaseModel:
         from transformers import LlamaConfig, LlamaForCausalLM
-
         tokenizer = train_tokenizer(train_texts, vocab_size=vocab_size)
         size = {"hidden": 128, "layers": 4, "heads": 4, **(tiny or {})}
         config = LlamaConfig(
@@ -375,7 +364,6 @@ def generate(model, tokenizer, prompts: list[str], device: str, max_new_tokens: 
              ) -> list[str]:
     """The text each prompt is greedily continued with (prompt and special tokens removed)."""
     import torch
-
     model.eval()
     side, tokenizer.padding_side = tokenizer.padding_side, "left"
     texts: list[str] = []
@@ -407,7 +395,6 @@ def evaluate_one(atoms, reason: str, truth) -> dict[str, Any]:
     closer than ``MIN_DISTANCE_OK`` is never matched. ``rms``: the RMS displacement (normalised by (V/N)^(1/3))
     when pymatgen's StructureMatcher with the AtomGen benchmark's tolerances matches the two, else None."""
     from pymatgen.analysis.structure_matcher import StructureMatcher
-
     try:
         if atoms is not None:
             with np.errstate(over="ignore", invalid="ignore"):  # a 1e200 Å cell overflows to inf: rejected here
@@ -440,7 +427,6 @@ def evaluate_generated(parsed: list[tuple[Any, str]], truths: list) -> tuple[Any
     when there are none); ``rmse`` over matched pairs; ``lattice_mae`` (Å, and its median: one absurd cell can
     dominate the mean) and ``angle_mae`` (degrees) over parsed outputs."""
     import pandas as pd
-
     if len(parsed) != len(truths):
         raise ValueError(f"Need one truth per generated structure; got {len(parsed)} structures, {len(truths)} truths.")
     columns = ["parsed", "reason", "formula", "composition_match", "min_distance", "valid_distance", "matched", "rms",

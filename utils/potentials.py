@@ -62,7 +62,6 @@ def structure_graph(atoms, cutoff: float, species: Sequence[str], dtype: torch.d
     ``batch_graph``: edges (i, j) of every pair closer than ``cutoff`` (Å), periodic images included, and the
     cartesian offset of each (bond vector ``pos[j] - pos[i] + offset``)."""
     from ase.neighborlist import neighbor_list
-
     symbols = atoms.get_chemical_symbols()
     unknown = sorted(set(symbols) - set(species))
     if unknown:

@@ -38,7 +38,6 @@ def published_model(name: str) -> tuple[Path | None, str]:
 
     from .data import cache_dir
     from .files import download, reachable
-
     if name not in ALIGNN2_MODELS:
         raise GNNError(f"alignn's registry has no model {name!r}; see alignn.pretrained.list_alignn2_models().")
     url, folder = ALIGNN2_MODELS[name]["url"], cache_dir() / "alignn2_models" / name
@@ -66,7 +65,6 @@ def alignn_model(config: dict[str, Any], weights: Path, device: str = "cpu"):
     """alignn's ``ALIGNNAtomWisePure`` of an alignn ``config`` (its ``"model"`` section) in eval mode, with the
     weights of ``weights`` read with ``weights_only=True`` (GNNError when the file holds more)."""
     from alignn.models.alignn_atomwise_pure import ALIGNNAtomWisePure, ALIGNNAtomWisePureConfig
-
     name = config["model"].get("name", "alignn_atomwise_pure")
     if name != "alignn_atomwise_pure":
         raise GNNError(f"{weights}: its config names the model {name!r}; only 'alignn_atomwise_pure' loads here.")

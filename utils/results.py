@@ -53,7 +53,6 @@ def results_card(results: list[Result]):
     """Show the card of the running lesson (``utils.setup`` first) as a table, write its ``results.json``
     (``{"lesson", "mode", "device", "seconds", "metrics": {key: value}}``) and return the table."""
     import pandas as pd
-
     session = runtime.session()
     if session is None:
         raise RuntimeError("Run the setup cell (utils.setup) first: the card records the lesson, mode and time.")

@@ -37,7 +37,6 @@ def relax(atoms, calc, fmax: float = 0.01, steps: int = 300, cell: bool = True, 
     from ase.constraints import FixSymmetry
     from ase.filters import FrechetCellFilter
     from ase.optimize import BFGS
-
     if len(atoms) == 0:
         raise SimulationError("Cannot relax an empty structure.")
     work = atoms.copy()
@@ -83,7 +82,6 @@ def fit_eos(volumes, energies, n_atoms: int) -> EOSResult:
     """Fit E(V) with ASE's Birch-Murnaghan ``EquationOfState`` and check it: the minimum must lie inside the scanned
     volumes (else B is an extrapolation), the RMS residual below 1 meV/atom, B positive."""
     from ase.eos import EquationOfState
-
     v, e = np.asarray(volumes, dtype=float), np.asarray(energies, dtype=float)
     fit = EquationOfState(v, e, eos="birchmurnaghan")
     try:
@@ -145,7 +143,6 @@ def run_md(atoms, calc, steps: int, timestep_fs: float = 1.0, temperature_K: flo
     from ase.md.langevin import Langevin
     from ase.md.velocitydistribution import MaxwellBoltzmannDistribution, Stationary
     from ase.md.verlet import VelocityVerlet
-
     if ensemble not in ("nve", "nvt"):
         raise SimulationError(f"ensemble must be 'nve' or 'nvt', found {ensemble!r}.")
     work = atoms.copy()
@@ -181,7 +178,6 @@ def rdf(frames, r_max: float = 5.0, n_bins: int = 100) -> tuple[np.ndarray, np.n
     """Bin centres (Å) and g(r) of a periodic structure (images included) or averaged over frames, normalised so
     that an ideal gas of the same density gives 1."""
     from ase.neighborlist import neighbor_list
-
     frames = [frames] if hasattr(frames, "get_volume") else list(frames)
     if not frames:
         raise SimulationError("rdf needs a structure or a non-empty sequence of frames; found none.")
@@ -197,6 +193,5 @@ def rdf(frames, r_max: float = 5.0, n_bins: int = 100) -> tuple[np.ndarray, np.n
 def coordination_number(frames, cutoff: float) -> float:
     """Mean number of neighbours within ``cutoff`` Å (one structure or averaged over frames)."""
     from ase.neighborlist import neighbor_list
-
     frames = [frames] if hasattr(frames, "get_volume") else list(frames)
     return float(np.mean([len(neighbor_list("i", a, cutoff)) / len(a) for a in frames]))

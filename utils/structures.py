@@ -18,7 +18,6 @@ class StructureError(ValueError):
 def atoms_from_record(record: dict[str, Any]):
     """The jarvis-tools ``Atoms`` of a record (its ``atoms`` dict), with clear errors for malformed input."""
     from jarvis.core.atoms import Atoms
-
     ident = record.get("jid", "record") if isinstance(record, dict) else "record"
     data = record.get("atoms") if isinstance(record, dict) else None
     if isinstance(data, Atoms):
@@ -71,14 +70,12 @@ def _check_cell(ident: str, lattice: np.ndarray, coords: np.ndarray) -> None:
 def to_ase(atoms):
     """jarvis-tools ``Atoms`` -> ASE ``Atoms`` (periodic in all three directions)."""
     from ase import Atoms as AseAtoms
-
     return AseAtoms(symbols=list(atoms.elements), cell=atoms.lattice_mat, scaled_positions=atoms.frac_coords, pbc=True)
 
 
 def from_ase(ase_atoms):
     """ASE ``Atoms`` -> jarvis-tools ``Atoms`` (fractional coordinates)."""
     from jarvis.core.atoms import Atoms
-
     cell, coords = np.asarray(ase_atoms.get_cell()), ase_atoms.get_scaled_positions(wrap=False)
     return Atoms(lattice_mat=cell, coords=coords, elements=ase_atoms.get_chemical_symbols(), cartesian=False)
 
@@ -97,7 +94,6 @@ def standard_cell(atoms, primitive: bool = False):
     orientation: elastic constants computed on either are equal, JARVIS reports them in that orientation."""
     import spglib
     from ase import Atoms as AseAtoms
-
     lattice, positions, numbers = spglib.standardize_cell(_spglib_cell(atoms), to_primitive=primitive, symprec=SYMPREC)
     return AseAtoms(numbers=numbers, cell=lattice, scaled_positions=positions, pbc=True)
 
@@ -105,7 +101,6 @@ def standard_cell(atoms, primitive: bool = False):
 def is_cubic(atoms) -> bool:
     """True for a cubic space group (195-230)."""
     import spglib
-
     data = spglib.get_symmetry_dataset(_spglib_cell(atoms), SYMPREC)
     return data is not None and 195 <= data.number <= 230
 
