@@ -44,7 +44,6 @@ def test_mode_from_environment(clean_env, monkeypatch, mode_var, fast_var, expec
     if fast_var is not None:
         monkeypatch.setenv("AIMS_FAST", fast_var)
     assert runtime.mode() == expected
-    assert runtime.is_fast() is (expected == "fast")
     assert runtime.by_mode(fast=1, workshop=2, full=3) == {"fast": 1, "workshop": 2, "full": 3}[expected]
 
 

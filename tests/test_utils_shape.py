@@ -6,8 +6,8 @@ import ast
 from pathlib import Path
 
 UTILS = Path(__file__).resolve().parent.parent / "utils"
-# The goal is 3,500 lines; today's size is the ceiling until it is reached (it may only go down).
-MAX_LINES, MAX_FUNCTION_LINES = 3530, 60
+# utils keeps within 3,500 lines (docs/STYLE.md); the ceiling may only go down.
+MAX_LINES, MAX_FUNCTION_LINES = 3500, 60
 
 
 def modules() -> dict[str, ast.Module]:

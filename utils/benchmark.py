@@ -301,10 +301,8 @@ def benchmark_material(
     rows (jid, formula, calculator, property, site, value, reference, unit) and extras (eos, atoms, seconds, ...)."""
     missing = [key for key in ("jid", "atoms") if key not in record]
     if missing:
-        raise ValueError(
-            f"{record.get('jid', 'this record')} lacks {', '.join(missing)}: benchmark_material needs "
-            "a jarvis-tools record with 'jid' and 'atoms', e.g. of load_dataset('chipsff_reference')."
-        )
+        raise ValueError(f"{record.get('jid', 'this record')} lacks {', '.join(missing)}: benchmark_material needs "
+                         "a jarvis-tools record with 'jid' and 'atoms', e.g. of load_dataset('chipsff_reference').")
     s, t0 = settings or Settings(), time.perf_counter()
     relaxed = relax(record_to_ase(record), calc, fmax=s.fmax, steps=s.relax_steps)
     eos = eos_scan(relaxed.atoms, calc, s.strain, s.eos_points)

@@ -62,10 +62,8 @@ def _build_chipsff_reference() -> list[Record]:
     if not records:
         raise DatasetError(f"None of the {len(jids)} CHIPS-FF materials has a structure in dft_3d ({path}).")
     if data.data_folder() is None and len(records) < 0.9 * len(jids):
-        raise DatasetError(
-            f"Only {len(records)} of the {len(jids)} CHIPS-FF materials have a structure in dft_3d ({path}): the "
-            f"file looks truncated. Delete it from {data.cache_dir()} and run again."
-        )
+        raise DatasetError(f"Only {len(records)} of the {len(jids)} CHIPS-FF materials have a structure in dft_3d "
+                           f"({path}): the file looks truncated. Delete it from {data.cache_dir()} and run again.")
     return records
 
 

@@ -22,7 +22,7 @@ from typing import Any
 
 from . import files
 from .files import DatasetError, Record, check_records, read_cache, read_records
-from .runtime import REPO_ROOT, env, is_fast
+from .runtime import REPO_ROOT, env, mode
 
 REGISTRY_PATH = REPO_ROOT / "data" / "datasets.json"
 SAMPLE_DIR = REPO_ROOT / "data" / "sample"
@@ -51,10 +51,9 @@ def cache_dir() -> Path:
         if not os.access(path, os.W_OK):
             raise PermissionError(f"no write permission for {path}")
     except OSError as exc:
-        raise DatasetError(
-            f"Cannot write the data cache folder {path} ({exc}). Set AIMS_CACHE_DIR to a writable folder, "
-            "e.g. export AIMS_CACHE_DIR=$HOME/.cache/aims (a read-only checkout cannot hold the cache)."
-        ) from exc
+        raise DatasetError(f"Cannot write the data cache folder {path} ({exc}). Set AIMS_CACHE_DIR to a writable "
+                           "folder, e.g. export AIMS_CACHE_DIR=$HOME/.cache/aims (a read-only checkout cannot hold "
+                           "the cache).") from exc
     return path
 
 
@@ -66,13 +65,12 @@ def data_folder() -> Path | None:
         return SAMPLE_DIR
     value = env("AIMS_DATA_DIR")
     if value is None:
-        return SAMPLE_DIR if is_fast() else None
+        return SAMPLE_DIR if mode() == "fast" else None
     folder = Path(value).expanduser()
     if not folder.is_dir():
-        raise DatasetError(
-            f"AIMS_DATA_DIR names {folder}, which is not a folder. Create it and put the data files there, "
-            "or unset AIMS_DATA_DIR (fast mode then uses the shipped sample, full mode downloads)."
-        )
+        raise DatasetError(f"AIMS_DATA_DIR names {folder}, which is not a folder. Create it and put the data files "
+                           "there, or unset AIMS_DATA_DIR (fast mode then uses the shipped sample, full mode "
+                           "downloads).")
     return folder
 
 
@@ -104,23 +102,17 @@ def dataset_path(name: str) -> Path:
     for stem in [name] + (["mlearn"] if name.startswith(MLEARN_PREFIX) else []):
         found = [c for c in (folder / f"{stem}.json", folder / f"{stem}.json.zip") if c.is_file()]
         if len(found) == 2:
-            warnings.warn(
-                f"{folder} holds both {stem}.json and {stem}.json.zip; reading {stem}.json. Remove the one that "
-                "should not be read.",
-                stacklevel=4,
-            )
+            warnings.warn(f"{folder} holds both {stem}.json and {stem}.json.zip; reading {stem}.json. Remove the one "
+                          "that should not be read.", stacklevel=4)
         if found:
             return found[0]
     if folder == SAMPLE_DIR:
         held = ", ".join(sorted(p.name.split(".")[0] for p in SAMPLE_DIR.glob("*.json*")))
-        raise DatasetError(
-            f"The shipped sample has no {name} (it holds {held}). Run in workshop or full mode "
-            f"to download it, or set AIMS_DATA_DIR to a folder holding {name}.json."
-        )
-    raise DatasetError(
-        f"No {name}.json or {name}.json.zip in AIMS_DATA_DIR ({folder}). Put the file there (a JSON list of "
-        f"records in jarvis-tools' schema), or unset AIMS_DATA_DIR to use the sample (fast) or download (full)."
-    )
+        raise DatasetError(f"The shipped sample has no {name} (it holds {held}). Run in workshop or full mode "
+                           f"to download it, or set AIMS_DATA_DIR to a folder holding {name}.json.")
+    raise DatasetError(f"No {name}.json or {name}.json.zip in AIMS_DATA_DIR ({folder}). Put the file there (a JSON "
+                       "list of records in jarvis-tools' schema), or unset AIMS_DATA_DIR to use the sample (fast) or "
+                       "download (full).")
 
 
 def _figshare_file(name: str) -> Path:
@@ -137,11 +129,9 @@ def _figshare_file(name: str) -> Path:
             files.download(url, cached, check_all, label=name)
     except Exception as exc:  # jarvis-tools missing, broken or too old to know the dataset; a failed download
         reason = exc if isinstance(exc, DatasetError) else f"jarvis-tools could not tell its source ({exc!r})."
-        raise DatasetError(
-            f"Could not load dataset {name!r}: {reason}\nTo work offline, put {name}.json or {name}.json.zip (a JSON "
-            "list of records in jarvis-tools' schema) into a folder and set AIMS_DATA_DIR to it; fast mode "
-            "(AIMS_MODE=fast) uses the shipped sample."
-        ) from exc
+        raise DatasetError(f"Could not load dataset {name!r}: {reason}\nTo work offline, put {name}.json or "
+                           f"{name}.json.zip (a JSON list of records in jarvis-tools' schema) into a folder and set "
+                           "AIMS_DATA_DIR to it; fast mode (AIMS_MODE=fast) uses the shipped sample.") from exc
     return cached
 
 
@@ -221,11 +211,9 @@ def _without_duplicates(records: list[Record], label: str) -> list[Record]:
             (repeats if rec == first[jid] else conflicts).append(jid)
     if conflicts:
         twins = sorted(set(conflicts))
-        raise DatasetError(
-            f"{label}: {len(twins)} jid{' occurs' if len(twins) == 1 else 's occur'} twice with different values: "
-            f"{', '.join(twins[:10])}{' ...' if len(twins) > 10 else ''}. Keep one record per jid in the data file "
-            "(a twin would land in train and its copy in test)."
-        )
+        raise DatasetError(f"{label}: {len(twins)} jid{' occurs' if len(twins) == 1 else 's occur'} twice with "
+                           f"different values: {', '.join(twins[:10])}{' ...' if len(twins) > 10 else ''}. Keep one "
+                           "record per jid in the data file (a twin would land in train and its copy in test).")
     if repeats:
         names = ", ".join(repeats[:10]) + (" ..." if len(repeats) > 10 else "")
         warnings.warn(f"{label}: dropped {len(repeats)} duplicate records (exact repeats): {names}.", stacklevel=3)
@@ -265,10 +253,8 @@ def with_property(records: list[Record], prop: str) -> list[Record]:
     numeric = any(isinstance(rec[prop], numbers.Real) for rec in kept)
     for rec in kept:
         if numeric and isinstance(rec[prop], str) and not _NUMBER.fullmatch(rec[prop].strip()):
-            raise DatasetError(
-                f"Record {rec.get('jid', '?')} holds {prop} = {rec[prop]!r} where a number was expected. Fix the "
-                f"value in the data file, or write 'na' for a missing one."
-            )
+            raise DatasetError(f"Record {rec.get('jid', '?')} holds {prop} = {rec[prop]!r} where a number was "
+                               "expected. Fix the value in the data file, or write 'na' for a missing one.")
     return kept
 
 

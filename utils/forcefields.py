@@ -86,12 +86,9 @@ def _per_cell(records: Sequence[dict[str, Any]]) -> np.ndarray:
     if odd.any():
         names = [str(records[k].get("jid", f"#{k}")) for k in np.flatnonzero(odd)]
         given, rest = ("per atom", "per cell") if majority else ("per cell", "per atom")
-        warnings.warn(
-            f"{len(names)} of {len(records)} configurations give their energy {given}, the others {rest}: "
-            f"{', '.join(names[:10])}{' ...' if len(names) > 10 else ''}. Each is read in its own convention; "
-            "check these configurations in the data.",
-            stacklevel=3,
-        )
+        warnings.warn(f"{len(names)} of {len(records)} configurations give their energy {given}, the others {rest}: "
+                      f"{', '.join(names[:10])}{' ...' if len(names) > 10 else ''}. Each is read in its own "
+                      "convention; check these configurations in the data.", stacklevel=3)
     return odd != majority
 
 
@@ -116,19 +113,17 @@ def _config(rec: dict[str, Any], k: int, element: str | None, per_cell: bool, la
     jid = str(rec.get("jid", f"#{k}"))
     atoms = to_ase(atoms_from_record(rec))
     if element is not None and set(atoms.get_chemical_symbols()) != {element}:
-        raise ForceFieldError(
-            f"Configuration {jid} contains {sorted(set(atoms.get_chemical_symbols()))}, expected only {element}."
-        )
+        raise ForceFieldError(f"Configuration {jid} contains {sorted(set(atoms.get_chemical_symbols()))}, expected "
+                              f"only {element}.")
     try:
         forces = np.asarray(rec.get("forces"), dtype=float)
     except (TypeError, ValueError):  # "na", ragged rows, text among the numbers
         forces = None
     if forces is None or forces.shape != (len(atoms), 3):
         found = f"have shape {forces.shape}" if forces is not None else "are not a table of numbers"
-        raise ForceFieldError(
-            f"Configuration {jid}: forces {found} ({str(rec.get('forces'))[:40]}), expected ({len(atoms)}, 3) for its "
-            f"{len(atoms)} atoms. The record is inconsistent; drop it or fix its 'forces'."
-        )
+        raise ForceFieldError(f"Configuration {jid}: forces {found} ({str(rec.get('forces'))[:40]}), expected "
+                              f"({len(atoms)}, 3) for its {len(atoms)} atoms. The record is inconsistent; drop it or "
+                              "fix its 'forces'.")
     energy = _energy(rec) / (len(atoms) if per_cell else 1)
     return FFConfig(jid, atoms, energy, forces, _as_stress(rec.get("stresses", rec.get("stress"))), labels.get(jid))
 
@@ -142,11 +137,9 @@ def prepare_configs(records: Sequence[Record], element: str | None = None, split
     configs = [_config(rec, k, element, per_cell[k], split_labels or {}) for k, rec in enumerate(records)]
     bad = [c.jid for c in configs if not (np.isfinite(c.energy_per_atom) and np.all(np.isfinite(c.forces)))]
     if bad:
-        warnings.warn(
-            f"Dropped {len(bad)} of {len(configs)} configurations with a non-finite energy or force: "
-            f"{', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}. Fix or remove them in the data.",
-            stacklevel=2,
-        )
+        warnings.warn(f"Dropped {len(bad)} of {len(configs)} configurations with a non-finite energy or force: "
+                      f"{', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}. Fix or remove them in the data.",
+                      stacklevel=2)
     return [c for c in configs if c.jid not in set(bad)]
 
 
@@ -305,10 +298,9 @@ class AlignnFFCalculator(Calculator):
     def calculate(self, atoms=None, properties=("energy",), system_changes=all_changes):
         unknown = set(atoms.get_chemical_symbols()) - (self.elements or set(atoms.get_chemical_symbols()))
         if unknown:
-            raise ForceFieldError(
-                f"This ALIGNN-FF was trained on {', '.join(sorted(self.elements))} only; the structure contains "
-                f"{', '.join(sorted(unknown))}, for which its energies mean nothing. Train it on data with them."
-            )
+            raise ForceFieldError(f"This ALIGNN-FF was trained on {', '.join(sorted(self.elements))} only; the "
+                                  f"structure contains {', '.join(sorted(unknown))}, for which its energies mean "
+                                  "nothing. Train it on data with them.")
         super().calculate(atoms, properties, system_changes)
         self.inner.calculate(self.atoms, properties, system_changes)
         energy, forces, stress = (self.inner.results[k] for k in ("energy", "forces", "stress"))
@@ -323,10 +315,8 @@ def alignn_ff_calculator(model_dir: Path | str) -> AlignnFFCalculator:
     model_dir = Path(model_dir)
     missing = [n for n in ("config.json", "best_model.pt") if not (model_dir / n).exists()]
     if missing:
-        raise ForceFieldError(
-            f"{model_dir} is not an ALIGNN-FF checkpoint folder: {', '.join(missing)} missing. "
-            f"Train one with utils.forcefields.train_alignn_ff(element) first."
-        )
+        raise ForceFieldError(f"{model_dir} is not an ALIGNN-FF checkpoint folder: {', '.join(missing)} missing. "
+                              f"Train one with utils.forcefields.train_alignn_ff(element) first.")
     info = model_dir / "ffinfo.json"
     elements = json.loads(info.read_text()).get("elements") if info.exists() else None
     if not elements:

@@ -95,10 +95,8 @@ def split_records(records: list[Record], prop: str, seed: int = 42) -> Split:
     ``split.source`` says which. DatasetError when fewer than 10 records have a value."""
     usable = data.with_property(records, prop)
     if len(usable) < 10:
-        raise DatasetError(
-            f"Only {len(usable)} records have a value for {prop!r}; a train/val/test split needs at "
-            "least 10. Choose another property or load more data (full mode)."
-        )
+        raise DatasetError(f"Only {len(usable)} records have a value for {prop!r}; a train/val/test split needs at "
+                           "least 10. Choose another property or load more data (full mode).")
     path = _benchmark_path(usable, prop)
     table, origin = benchmark_table(path) if path else (None, f"no leaderboard benchmark for {prop}")
     if table is not None:

@@ -119,11 +119,6 @@ def mode() -> str:
     return _requested_mode() or (_session.mode if _session is not None else DEFAULT_MODE)
 
 
-def is_fast() -> bool:
-    """True in fast mode (``AIMS_MODE=fast`` or ``AIMS_FAST=1``)."""
-    return mode() == "fast"
-
-
 def by_mode(*, fast: T, workshop: T, full: T) -> T:
     """The value for the current mode: the one place sizes depend on it (the notebooks' parameters cells)."""
     return {"fast": fast, "workshop": workshop, "full": full}[mode()]

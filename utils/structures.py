@@ -23,9 +23,8 @@ def atoms_from_record(record: dict[str, Any]):
     if isinstance(data, Atoms):
         return data
     if not isinstance(data, dict):
-        raise StructureError(
-            f"{ident}: expected an 'atoms' dict (lattice_mat, coords, elements), found {type(data).__name__}."
-        )
+        raise StructureError(f"{ident}: expected an 'atoms' dict (lattice_mat, coords, elements), found "
+                             f"{type(data).__name__}.")
     missing = [k for k in ("lattice_mat", "coords", "elements") if k not in data]
     if missing:
         raise StructureError(f"{ident}: the 'atoms' dict lacks {', '.join(missing)}.")
@@ -56,15 +55,11 @@ def _check_cell(ident: str, lattice: np.ndarray, coords: np.ndarray) -> None:
         raise StructureError(f"{ident}: the lattice has zero volume.")
     (lo, hi), (vlo, vhi) = LENGTH_RANGE, VOLUME_PER_ATOM_RANGE
     if not np.all((lengths >= lo) & (lengths <= hi)):
-        raise StructureError(
-            f"{ident}: lattice vector lengths {np.round(lengths, 3).tolist()} Å lie outside {lo:g}-{hi:g} Å, "
-            f"so this is no crystal cell in Å. {advice}"
-        )
+        raise StructureError(f"{ident}: lattice vector lengths {np.round(lengths, 3).tolist()} Å lie outside "
+                             f"{lo:g}-{hi:g} Å, so this is no crystal cell in Å. {advice}")
     if not vlo <= volume / len(coords) <= vhi:
-        raise StructureError(
-            f"{ident}: volume per atom {volume / len(coords):.3g} Å³ ({len(coords)} atoms in {volume:.3g} Å³) lies "
-            f"outside {vlo:g}-{vhi:g} Å³. {advice}"
-        )
+        raise StructureError(f"{ident}: volume per atom {volume / len(coords):.3g} Å³ ({len(coords)} atoms in "
+                             f"{volume:.3g} Å³) lies outside {vlo:g}-{vhi:g} Å³. {advice}")
 
 
 def to_ase(atoms):
