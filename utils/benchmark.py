@@ -19,7 +19,7 @@ from ase.calculators.emt import EMT
 
 from . import forcefields
 from .runtime import get_device
-from .simulation import eos_scan, relax, strained
+from .simulation import EV_PER_A3_TO_GPA, eos_scan, relax, strained
 from .structures import is_cubic, lattice_summary, record_to_ase, standard_cell
 
 UNITS = {"a": "Å", "b": "Å", "c": "Å", "vol": "Å³", "kv": "GPa", "b_eos": "GPa", "c11": "GPa", "c12": "GPa",
@@ -185,7 +185,6 @@ def elastic_tensor(atoms, calc, delta: float = 0.01, fmax: float = 0.005, steps:
     without). With ``cubic`` only the strains e1 and e4 are applied (4 stress calculations instead of 12) and the
     tensor is completed by cubic symmetry; ``atoms`` must then be a cubic cell in standard orientation."""
     from ase.stress import voigt_6_to_full_3x3_strain
-    from ase.units import GPa
     tensor = np.zeros((6, 6))
     for j in (0, 3) if cubic else range(6):
         stresses = []
@@ -202,21 +201,20 @@ def elastic_tensor(atoms, calc, delta: float = 0.01, fmax: float = 0.005, steps:
         tensor[[0, 1, 2], [0, 1, 2]] = c11
         tensor[3:, :] = tensor[:, 3:] = 0.0
         tensor[[3, 4, 5], [3, 4, 5]] = c44
-    return 0.5 * (tensor + tensor.T) / GPa
+    return 0.5 * (tensor + tensor.T) * EV_PER_A3_TO_GPA
 
 
 def bulk_modulus_hydrostatic(atoms, calc, delta: float = 0.01, fmax: float = 0.005, steps: int = 50) -> float:
     """Voigt bulk modulus Kv (GPa) = Δ(mean normal stress) / Δ(volume strain 3 delta) from ± ``delta`` hydrostatic
     strains, ions relaxed (space group kept): the Voigt average of the relaxed-ion elastic tensor for any crystal in
     any orientation. Written out in notebook 07a, section 3."""
-    from ase.units import GPa
     mean_stress = []
     for sign in (+1, -1):
         cell = strained(atoms, sign * delta * np.eye(3))
         if len(cell) > 1 and steps > 0:
             cell = relax(cell, calc, fmax=fmax, steps=steps, cell=False, symmetry=True).atoms
         mean_stress.append(float(np.mean(stress_of(cell, calc)[:3])))
-    return (mean_stress[0] - mean_stress[1]) / (2 * 3 * delta) / GPa
+    return (mean_stress[0] - mean_stress[1]) / (2 * 3 * delta) * EV_PER_A3_TO_GPA
 
 
 def formation_energy_per_atom(energy: float, symbols: Sequence[str], mu: dict[str, float]) -> float:
@@ -313,9 +311,10 @@ def benchmark_material(
         "kv": bulk_modulus_hydrostatic(relaxed.atoms, calc, s.strain, s.fmax, s.ion_steps),
     }
     cell = standard_cell(relaxed.atoms, primitive=True)
-    if s.elastic == "all" or (s.elastic == "cubic" and is_cubic(cell)):  # C12 of a cubic crystal only
-        c = elastic_tensor(cell, calc, delta=s.strain, cubic=is_cubic(cell), steps=s.ion_steps, fmax=s.fmax)
-        values.update(c11=c[0, 0], **({"c12": c[0, 1]} if is_cubic(cell) else {}), c44=c[3, 3])
+    cubic = is_cubic(cell)  # the space group: the same for the relaxed cell and its standard primitive cell
+    if s.elastic == "all" or (s.elastic == "cubic" and cubic):  # C12 of a cubic crystal only
+        c = elastic_tensor(cell, calc, delta=s.strain, cubic=cubic, steps=s.ion_steps, fmax=s.fmax)
+        values.update(c11=c[0, 0], **({"c12": c[0, 1]} if cubic else {}), c44=c[3, 3])
     dft = {**record.get("reference", {}), "b_eos": record.get("reference", {}).get("kv")}  # one Kv, two routes
     formula = relaxed.atoms.get_chemical_formula(mode="reduce")
     rows = [
@@ -324,6 +323,6 @@ def benchmark_material(
          "unit": UNITS[prop]}
         for prop, value in values.items()
     ]  # fmt: skip
-    extras = {"eos": eos, "atoms": relaxed.atoms, "cubic": is_cubic(relaxed.atoms), "seconds": time.perf_counter() - t0}
+    extras = {"eos": eos, "atoms": relaxed.atoms, "cubic": cubic, "seconds": time.perf_counter() - t0}
     extras.update(relax_converged=relaxed.converged, relax_steps=relaxed.steps)
     return rows, extras

@@ -140,7 +140,8 @@ def prepare_configs(records: Sequence[Record], element: str | None = None, split
         warnings.warn(f"Dropped {len(bad)} of {len(configs)} configurations with a non-finite energy or force: "
                       f"{', '.join(bad[:10])}{' ...' if len(bad) > 10 else ''}. Fix or remove them in the data.",
                       stacklevel=2)
-    return [c for c in configs if c.jid not in set(bad)]
+    dropped = set(bad)
+    return [c for c in configs if c.jid not in dropped]
 
 
 def split_configs(configs: Sequence[FFConfig], max_configs: int | None = None, seed: int = 42) -> dict[str, list]:

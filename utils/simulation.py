@@ -108,8 +108,7 @@ def eos_scan(atoms, calc, max_strain: float = 0.01, n_points: int = 9) -> EOSRes
         raise SimulationError(f"max_strain is a fraction, e.g. 0.01 for ±1 % linear strain; found {max_strain}.")
     volumes, energies = [], []
     for strain in np.linspace(-max_strain, max_strain, n_points):
-        scaled = atoms.copy()
-        scaled.set_cell(atoms.cell.array * (1 + strain), scale_atoms=True)
+        scaled = strained(atoms, strain * np.eye(3))
         scaled.calc = calc
         volumes.append(scaled.get_volume())
         energies.append(scaled.get_potential_energy())
