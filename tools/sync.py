@@ -31,10 +31,10 @@ TOOLING = {"jupyterlab", "jupyter", "notebook", "ipykernel", "jupyter-client", "
 TOOLING |= {"papermill", "pytest", "nbval"}
 
 
-
 def minutes(seconds: float, about: str = "") -> str:
     """A measured duration as a learner reads it: "under 1 min", "4 min" (``about`` before the number)."""
     return "under 1 min" if seconds < 60 else f"{about}{seconds / 60:.0f} min"
+
 
 def config() -> dict:
     """pyproject.toml, parsed."""
